@@ -1,0 +1,286 @@
+"""The message layer: a versioned msgpack envelope and typed, validated message bodies.
+
+Every frame is a msgpack array ``[version, type, request_id, body]``. Requests from a
+client carry a positive request id that the server's ``ok`` or ``error`` reply repeats;
+pushes from the server carry request id 0. Bodies are msgpack maps decoded straight into
+the frozen structs below, so a value of the wrong type, a missing field or a string that
+is too long is refused at the edge, before any handler sees it. ``docs/protocol.md``
+describes the same thing for people.
+
+msgspec is the codec: measured on these messages with validation included it is several
+times faster than the ``msgpack`` library plus hand validation (``bench/micro``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Final, Literal
+
+import msgspec
+
+from protocol.errors import ErrorCode
+
+PROTOCOL_VERSION: Final = 1
+
+Id = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+Seq = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+RequestId = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
+ClientMessageId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]
+Role = Literal["owner", "admin", "member"]
+
+MAX_CHAT_MEMBERS_PER_REQUEST: Final = 10_000
+MAX_SYNC_CURSORS: Final = 10_000
+
+
+class ProtocolError(Exception):
+    """A frame that cannot be served: the reply is an ``error`` with this code."""
+
+    def __init__(self, code: ErrorCode, message: str, request_id: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+
+class Envelope(msgspec.Struct, array_like=True, frozen=True):
+    v: int
+    type: str
+    id: RequestId
+    body: msgspec.Raw
+
+
+class Body(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=False):
+    """Base of every message body."""
+
+
+# --- requests (client → server) and their replies -----------------------------------
+
+
+class Request(Body, frozen=True):
+    type: ClassVar[str]
+
+
+class Auth(Request, frozen=True):
+    type: ClassVar[str] = "auth"
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class AuthOk(Body, frozen=True):
+    account_id: Id
+    has_profile: bool
+
+
+class ChatInfo(Body, frozen=True):
+    id: Id
+    kind: str
+    title: str
+    role: Role
+    member_count: int
+    last_seq: Seq
+    read_seq: Seq
+    unread: int
+
+
+class ChatCreate(Request, frozen=True):
+    type: ClassVar[str] = "chat.create"
+    title: Title
+    member_ids: Annotated[list[Id], msgspec.Meta(max_length=MAX_CHAT_MEMBERS_PER_REQUEST)] = []
+
+
+class ChatCreated(Body, frozen=True):
+    chat: ChatInfo
+
+
+class ChatAddMember(Request, frozen=True):
+    type: ClassVar[str] = "chat.add_member"
+    chat_id: Id
+    account_id: Id
+    role: Role = "member"
+
+
+class Done(Body, frozen=True):
+    """A reply that carries nothing but success."""
+
+
+class ChatList(Request, frozen=True):
+    type: ClassVar[str] = "chat.list"
+
+
+class ChatListResult(Body, frozen=True):
+    chats: list[ChatInfo]
+
+
+class ChatMembers(Request, frozen=True):
+    type: ClassVar[str] = "chat.members"
+    chat_id: Id
+
+
+class Member(Body, frozen=True):
+    account_id: Id
+    role: Role
+    last_name: str
+    first_name: str
+    middle_name: str | None = None
+
+
+class ChatMembersResult(Body, frozen=True):
+    members: list[Member]
+
+
+class ChatPost(Request, frozen=True):
+    type: ClassVar[str] = "chat.post"
+    chat_id: Id
+    client_id: ClientMessageId
+    text: Text
+
+
+class Posted(Body, frozen=True):
+    seq: Seq
+    at: int
+    duplicate: bool = False
+
+
+class ChatHistory(Request, frozen=True):
+    type: ClassVar[str] = "chat.history"
+    chat_id: Id
+    before_seq: Seq | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
+
+
+class Event(Body, frozen=True):
+    """One entry of a chat's log. Every change to a chat is an event with the next seq."""
+
+    chat_id: Id
+    seq: Seq
+    kind: str
+    actor_id: Id
+    at: int
+    client_id: str | None = None
+    text: str | None = None
+    member_id: int | None = None
+    role: Role | None = None
+    title: str | None = None
+
+
+class HistoryResult(Body, frozen=True):
+    events: list[Event]
+    has_more: bool
+
+
+class Sync(Request, frozen=True):
+    """Resume: for each chat, the last seq this client has; missed events arrive as pushes."""
+
+    type: ClassVar[str] = "sync"
+    cursors: Annotated[list[tuple[Id, Seq]], msgspec.Meta(max_length=MAX_SYNC_CURSORS)] = []
+
+
+class SyncResult(Body, frozen=True):
+    # (chat_id, last seq now delivered) for every chat of the account, including new ones.
+    cursors: list[tuple[Id, Seq]]
+
+
+class ChatRead(Request, frozen=True):
+    type: ClassVar[str] = "chat.read"
+    chat_id: Id
+    seq: Seq
+
+
+class ErrorBody(Body, frozen=True):
+    code: str
+    message: str
+
+
+# --- pushes (server → client) --------------------------------------------------------
+
+PUSH_EVENT: Final = "event"
+PUSH_CHAT: Final = "chat"
+REPLY_OK: Final = "ok"
+REPLY_ERROR: Final = "error"
+
+REQUESTS: Final[dict[str, type[Request]]] = {
+    cls.type: cls
+    for cls in (
+        Auth,
+        ChatCreate,
+        ChatAddMember,
+        ChatList,
+        ChatMembers,
+        ChatPost,
+        ChatHistory,
+        Sync,
+        ChatRead,
+    )
+}
+
+# What an ``ok`` reply to each request carries.
+REPLIES: Final[dict[str, type[Body]]] = {
+    Auth.type: AuthOk,
+    ChatCreate.type: ChatCreated,
+    ChatAddMember.type: Done,
+    ChatList.type: ChatListResult,
+    ChatMembers.type: ChatMembersResult,
+    ChatPost.type: Posted,
+    ChatHistory.type: HistoryResult,
+    Sync.type: SyncResult,
+    ChatRead.type: Done,
+}
+
+PUSHES: Final[dict[str, type[Body]]] = {PUSH_EVENT: Event, PUSH_CHAT: ChatInfo}
+
+_envelope_decoder = msgspec.msgpack.Decoder(Envelope)
+_request_decoders = {name: msgspec.msgpack.Decoder(cls) for name, cls in REQUESTS.items()}
+_encoder = msgspec.msgpack.Encoder()
+
+
+def decode_request(frame: bytes) -> tuple[int, Request]:
+    """Decode a client frame into (request id, request), or raise ``ProtocolError``."""
+    try:
+        env = _envelope_decoder.decode(frame)
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, f"not a Parta envelope: {exc}") from None
+    if env.v != PROTOCOL_VERSION:
+        raise ProtocolError(
+            ErrorCode.UNSUPPORTED_VERSION,
+            f"protocol version {env.v} is not supported (this server speaks {PROTOCOL_VERSION})",
+            env.id,
+        )
+    decoder = _request_decoders.get(env.type)
+    if decoder is None:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {env.type!r}", env.id)
+    try:
+        return env.id, decoder.decode(env.body)
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, f"{env.type}: {exc}", env.id) from None
+
+
+def encode(type_: str, request_id: int, body: Body) -> bytes:
+    """Encode one frame. Encode a push once and write the same bytes to every connection."""
+    return _encoder.encode((PROTOCOL_VERSION, type_, request_id, body))
+
+
+def encode_request(request_id: int, request: Request) -> bytes:
+    return encode(request.type, request_id, request)
+
+
+def encode_ok(request_id: int, body: Body) -> bytes:
+    return encode(REPLY_OK, request_id, body)
+
+
+def encode_error(request_id: int, code: ErrorCode, message: str) -> bytes:
+    return encode(REPLY_ERROR, request_id, ErrorBody(code=code.value, message=message))
+
+
+def decode_envelope(frame: bytes) -> Envelope:
+    """Client side: the envelope only; the body is decoded by what the client expects."""
+    try:
+        return _envelope_decoder.decode(frame)
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, f"not a Parta envelope: {exc}") from None
+
+
+def decode_body(raw: msgspec.Raw | bytes, cls: type[Any]) -> Any:
+    try:
+        return msgspec.msgpack.decode(raw, type=cls)
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, f"{cls.__name__}: {exc}") from None

@@ -1,0 +1,1 @@
+"""Parta: school communication server."""

@@ -1,0 +1,84 @@
+"""The application: builds the store, the rules, the bus and the gateway, and runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import orjson
+
+from server.api.auth import AuthApi
+from server.api.health import HealthApi
+from server.api.router import Router
+from server.api.static import StaticApi
+from server.bus.local import LocalBus
+from server.config import Settings
+from server.domain.auth import AuthService
+from server.domain.chats import ChatService
+from server.domain.clock import system_clock
+from server.gateway.dispatch import Dispatcher
+from server.gateway.server import Gateway
+from server.security import load_or_create_secret
+from server.sms import OutboxSender, SmsSender, WebhookSender
+from server.store import Store, open_store
+
+logger = logging.getLogger("parta")
+
+WEBCLIENT_DIST = Path(__file__).resolve().parent.parent / "webclient" / "dist"
+
+
+def parta_version() -> str:
+    try:
+        return version("parta")
+    except PackageNotFoundError:
+        return "dev"
+
+
+class App:
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        clock = system_clock
+        sms: SmsSender = (
+            WebhookSender(settings.sms_webhook_url)
+            if settings.sms_webhook_url
+            else OutboxSender(settings.data_dir / "sms-outbox.jsonl")
+        )
+        secret = load_or_create_secret(settings.data_dir)
+        self.bus = LocalBus()
+        self.auth = AuthService(store, sms, secret, settings.limits, clock)
+        self.chats = ChatService(store, self.bus, clock)
+        router = Router()
+        HealthApi(store, parta_version()).register(router)
+        AuthApi(self.auth, settings).register(router)
+        StaticApi(WEBCLIENT_DIST).register(router)
+        self.router = router
+        self.dispatcher = Dispatcher(self.auth, self.chats, store, self.bus)
+        self.gateway = Gateway(settings, router, self.dispatcher)
+
+
+async def serve(settings: Settings) -> None:
+    store = await open_store(settings.db, settings.data_dir)
+    app = App(settings, store)
+    port = await app.gateway.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    url = settings.public_url or f"http://{settings.host}:{port}"
+    # One line on stdout is the "started" signal that tests and scripts wait for.
+    sys.stdout.write(
+        orjson.dumps({"event": "listening", "url": url, "port": port, "pid": os.getpid()}).decode()
+        + "\n"
+    )
+    sys.stdout.flush()
+    logger.info("listening", extra={"url": url, "database": store.db.dialect})
+    await stop.wait()
+    logger.info("shutting down")
+    await app.gateway.shutdown()
+    await store.close()

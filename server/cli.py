@@ -1,0 +1,110 @@
+"""``parta``: the operator's command line (DESIGN.md, "CLI")."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import sys
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import uvloop
+
+from server.config import Settings, limits_from_env
+from server.logs import setup_logging
+
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("PARTA_DATA_DIR", "parta-data")),
+        help="database, secrets, blobs and the dev SMS outbox (default ./parta-data)",
+    )
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("PARTA_DB"),
+        help="postgresql://… for PostgreSQL; default SQLite at <data dir>/parta.db",
+    )
+    parser.add_argument("--log-json", action="store_true", help="log JSON lines to stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="parta", description="Parta school communication server")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the server")
+    _common(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    serve.add_argument("--public-url", help="the address people reach (default http://host:port)")
+    serve.add_argument("--sms-webhook-url", default=os.environ.get("PARTA_SMS_WEBHOOK_URL"))
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    _common(migrate)
+
+    users = commands.add_parser(
+        "loadtest-users",
+        help="create N profiles with session tokens straight in the store (load tests only)",
+    )
+    _common(users)
+    users.add_argument("--count", type=int, required=True)
+    users.add_argument(
+        "--chats", type=int, default=0, help="also make this many chats, members spread evenly"
+    )
+    users.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    base = Settings(
+        data_dir=args.data_dir, db=args.db, log_json=args.log_json, limits=limits_from_env()
+    )
+    if args.command != "serve":
+        return base
+    return dataclasses.replace(
+        base,
+        host=args.host,
+        port=args.port,
+        public_url=args.public_url,
+        sms_webhook_url=args.sms_webhook_url,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = settings_from(args)
+    setup_logging(json_lines=settings.log_json)
+    if args.command == "serve":
+        from server.app import serve
+
+        run(serve(settings))
+    elif args.command == "migrate":
+        from server.ops import migrate_command
+
+        applied = run(migrate_command(settings))
+        print(f"applied migrations: {applied or 'none (up to date)'}")
+    elif args.command == "loadtest-users":
+        from server.ops import loadtest_users
+
+        result = run(loadtest_users(settings, args.count, args.chats))
+        if args.json:
+            sys.stdout.write(orjson.dumps(result).decode() + "\n")
+        else:
+            print(f"created {len(result['users'])} users and {len(result['chats'])} chats")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

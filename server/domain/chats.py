@@ -1,0 +1,128 @@
+"""Chats: who may do what, and what a change tells the members."""
+
+from __future__ import annotations
+
+import msgspec
+
+from protocol.errors import ErrorCode
+from protocol.messages import ChatInfo, Event, Member, Role
+from server.domain.clock import Clock
+from server.domain.errors import DomainError, FieldError
+from server.domain.notify import Notifier
+from server.store import Store
+
+MANAGERS: frozenset[Role] = frozenset({"owner", "admin"})
+MAX_SYNC_PAGE = 500
+
+
+class ChatService:
+    def __init__(self, store: Store, notifier: Notifier, clock: Clock) -> None:
+        self._store = store
+        self._notify = notifier
+        self._clock = clock
+
+    async def _role(self, actor_id: int, chat_id: int) -> Role:
+        role = await self._store.chats.role_of(chat_id, actor_id)
+        if role is None:
+            raise DomainError(ErrorCode.NOT_MEMBER, f"you are not a member of chat {chat_id}")
+        return role
+
+    async def _require_profiles(self, account_ids: list[int]) -> None:
+        found = await self._store.accounts.with_profiles(account_ids)
+        missing = [a for a in account_ids if a not in found]
+        if missing:
+            raise DomainError(
+                ErrorCode.VALIDATION_FAILED,
+                "some accounts have no educational profile",
+                errors=tuple(FieldError("member_ids", f"unknown account {a}") for a in missing),
+            )
+
+    async def create(self, actor_id: int, title: str, member_ids: list[int]) -> ChatInfo:
+        title = " ".join(title.split())
+        if not title:
+            raise DomainError(ErrorCode.VALIDATION_FAILED, "a chat needs a title")
+        others = sorted(set(member_ids) - {actor_id})
+        await self._require_profiles(others)
+        members: list[tuple[int, Role]] = [(actor_id, "owner"), *((a, "member") for a in others)]
+        chat_id, event = await self._store.chats.create(
+            "manual", title, actor_id, members, self._clock()
+        )
+        for account_id, role in members:
+            self._notify.joined(account_id, _fresh_info(chat_id, title, role, len(members), event))
+        self._notify.chat_event(event)
+        return _fresh_info(chat_id, title, "owner", len(members), event)
+
+    async def add_member(self, actor_id: int, chat_id: int, account_id: int, role: Role) -> None:
+        if await self._role(actor_id, chat_id) not in MANAGERS:
+            raise DomainError(ErrorCode.FORBIDDEN, "only the chat's owner and admins add members")
+        if role == "owner":
+            raise DomainError(ErrorCode.FORBIDDEN, "a chat has one owner")
+        await self._require_profiles([account_id])
+        event = await self._store.chats.add_member(
+            chat_id, account_id, role, actor_id, self._clock()
+        )
+        if event is None:
+            return
+        info = await self._store.chats.chat_info(chat_id, account_id)
+        if info is not None:
+            self._notify.joined(account_id, _before(info, event))
+        self._notify.chat_event(event)
+
+    async def post(
+        self, actor_id: int, chat_id: int, client_id: str, text: str
+    ) -> tuple[Event, bool]:
+        """Append a text message; returns (event, duplicate). Nothing is sent before commit."""
+        await self._role(actor_id, chat_id)
+        if not text.strip():
+            raise DomainError(ErrorCode.VALIDATION_FAILED, "an empty message")
+        event, duplicate = await self._store.chats.post(
+            chat_id, actor_id, client_id, text, self._clock()
+        )
+        if not duplicate:
+            self._notify.chat_event(event)
+        return event, duplicate
+
+    async def history(
+        self, actor_id: int, chat_id: int, before_seq: int | None, limit: int
+    ) -> tuple[list[Event], bool]:
+        await self._role(actor_id, chat_id)
+        return await self._store.chats.history(chat_id, before_seq, limit)
+
+    async def events_after(self, actor_id: int, chat_id: int, after_seq: int) -> list[Event]:
+        """One page of what the actor missed in a chat (up to ``MAX_SYNC_PAGE`` events)."""
+        await self._role(actor_id, chat_id)
+        return await self._store.chats.events_after(chat_id, after_seq, MAX_SYNC_PAGE)
+
+    async def chats(self, actor_id: int) -> list[ChatInfo]:
+        return await self._store.chats.chats_of(actor_id)
+
+    async def chat_ids(self, actor_id: int) -> list[int]:
+        return await self._store.chats.chat_ids_of(actor_id)
+
+    async def members(self, actor_id: int, chat_id: int) -> list[Member]:
+        await self._role(actor_id, chat_id)
+        return await self._store.chats.members(chat_id)
+
+    async def mark_read(self, actor_id: int, chat_id: int, seq: int) -> None:
+        await self._role(actor_id, chat_id)
+        await self._store.chats.mark_read(chat_id, actor_id, seq)
+
+
+def _fresh_info(chat_id: int, title: str, role: Role, count: int, created: Event) -> ChatInfo:
+    info = ChatInfo(
+        id=chat_id,
+        kind="manual",
+        title=title,
+        role=role,
+        member_count=count,
+        last_seq=created.seq,
+        read_seq=0,
+        unread=0,
+    )
+    return _before(info, created)
+
+
+def _before(info: ChatInfo, joined: Event) -> ChatInfo:
+    """A chat as pushed on join: its log starts for the member right before the join event,
+    which reaches them next as a live event."""
+    return msgspec.structs.replace(info, last_seq=joined.seq - 1)

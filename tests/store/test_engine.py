@@ -1,0 +1,78 @@
+"""The engine contract: both databases behave the same for what the store relies on."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from server.store import IntegrityError, Store
+
+
+async def test_commit_is_visible_and_rollback_is_not(store: Store) -> None:
+    now = 1
+    async with store.db.transaction("t") as txn:
+        await txn.execute("INSERT INTO accounts (phone, created_at) VALUES ($1, $2)", "+1", now)
+    with pytest.raises(RuntimeError):
+        async with store.db.transaction("t") as txn:
+            await txn.execute("INSERT INTO accounts (phone, created_at) VALUES ($1, $2)", "+2", now)
+            raise RuntimeError("boom")
+    async with store.db.transaction("t") as txn:
+        phones = [row["phone"] for row in await txn.fetch("SELECT phone FROM accounts")]
+    assert phones == ["+1"]
+
+
+async def test_unique_violation_is_integrity_error_and_rolls_back(store: Store) -> None:
+    async with store.db.transaction("t") as txn:
+        await txn.execute("INSERT INTO accounts (phone, created_at) VALUES ($1, 1)", "+1")
+    with pytest.raises(IntegrityError):
+        async with store.db.transaction("t") as txn:
+            await txn.execute("INSERT INTO accounts (phone, created_at) VALUES ($1, 1)", "+3")
+            await txn.execute("INSERT INTO accounts (phone, created_at) VALUES ($1, 1)", "+1")
+    async with store.db.transaction("t") as txn:
+        assert await txn.fetchval("SELECT count(*) FROM accounts") == 1
+
+
+async def test_execute_counts_rows_and_parameters_repeat(store: Store) -> None:
+    async with store.db.transaction("t") as txn:
+        await txn.executemany(
+            "INSERT INTO accounts (phone, created_at) VALUES ($1, $2)",
+            [("+1", 5), ("+2", 5), ("+3", 7)],
+        )
+        changed = await txn.execute(
+            "UPDATE accounts SET created_at = $1 WHERE created_at = $2 OR created_at = $1", 10, 5
+        )
+        assert changed == 2
+        assert await txn.fetchval("SELECT count(*) FROM accounts WHERE created_at = $1", 10) == 2
+        assert await txn.fetchrow("SELECT id FROM accounts WHERE phone = $1", "nobody") is None
+
+
+async def test_concurrent_transactions_do_not_interleave(store: Store) -> None:
+    async with store.db.transaction("t") as txn:
+        await txn.execute("INSERT INTO chats (kind, title, created_at) VALUES ('manual', 'x', 1)")
+
+    async def bump() -> None:
+        async with store.db.transaction("bump") as txn:
+            await txn.fetchval("UPDATE chats SET last_seq = last_seq + 1 RETURNING last_seq")
+
+    await asyncio.gather(*(bump() for _ in range(50)))
+    async with store.db.transaction("t") as txn:
+        assert await txn.fetchval("SELECT last_seq FROM chats") == 50
+
+
+async def test_cancelled_transaction_leaves_the_database_usable(store: Store) -> None:
+    started = asyncio.Event()
+
+    async def stuck() -> None:
+        async with store.db.transaction("stuck") as txn:
+            await txn.execute("INSERT INTO accounts (phone, created_at) VALUES ('+9', 1)")
+            started.set()
+            await asyncio.sleep(60)
+
+    task = asyncio.create_task(stuck())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with store.db.transaction("after") as txn:
+        assert await txn.fetchval("SELECT count(*) FROM accounts") == 0
