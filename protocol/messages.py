@@ -279,8 +279,14 @@ def decode_envelope(frame: bytes) -> Envelope:
         raise ProtocolError(ErrorCode.BAD_MESSAGE, f"not a Parta envelope: {exc}") from None
 
 
+_body_decoders: dict[type[Any], msgspec.msgpack.Decoder[Any]] = {}
+
+
 def decode_body(raw: msgspec.Raw | bytes, cls: type[Any]) -> Any:
+    decoder = _body_decoders.get(cls)
+    if decoder is None:
+        decoder = _body_decoders[cls] = msgspec.msgpack.Decoder(cls)
     try:
-        return msgspec.msgpack.decode(raw, type=cls)
+        return decoder.decode(raw)
     except msgspec.DecodeError as exc:
         raise ProtocolError(ErrorCode.BAD_MESSAGE, f"{cls.__name__}: {exc}") from None

@@ -40,7 +40,7 @@ import re
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 __all__ = [
     "SUBPROTOCOL",
@@ -301,7 +301,6 @@ _unpack_u64 = struct.Struct("!Q").unpack_from
 
 _MAX_CONTROL_PAYLOAD = 125
 _MAX_CLOSE_REASON = _MAX_CONTROL_PAYLOAD - 2
-_MAX_HEADER = 14  # 2 + 8 (64-bit length) + 4 (mask)
 
 # Plain ints: IntEnum members are measurably slower to compare in the parser loop.
 _CONT, _TEXT, _BINARY = 0, 1, 2
@@ -421,7 +420,6 @@ class WebSocketConnection:
         "_reading",
         "_remaining",
         "_state",
-        "_text_parts",
         "_want_mask",
     )
 
@@ -450,8 +448,8 @@ class WebSocketConnection:
         # The fragmented message in progress (_msg_opcode == 0: none).
         self._msg_opcode = 0
         self._msg_size = 0
-        self._parts: list[bytes] = []
-        self._text_parts: list[str] = []
+        # Fragments of the message in progress: bytes for BINARY, decoded str for TEXT.
+        self._parts: list[Any] = []
         self._decoder: codecs.IncrementalDecoder | None = None
 
     # --- read-only state ------------------------------------------------------------------
@@ -582,8 +580,8 @@ class WebSocketConnection:
     def _reset_message(self) -> None:
         self._msg_opcode = 0
         self._msg_size = 0
-        self._parts = []
-        self._text_parts = []
+        if self._parts:
+            self._parts.clear()
 
     def _fail_peer(self, code: int, reason: str) -> None:
         """The peer broke the protocol: answer with a close frame, stop reading."""
@@ -753,7 +751,7 @@ class WebSocketConnection:
             self._fail_peer(_INVALID_DATA, "invalid UTF-8 in text message")
             return
         if text:
-            self._text_parts.append(text)
+            self._parts.append(text)
         # CPython's decoder holds back ED A0..ED BF (a UTF-16 surrogate) until the third
         # byte arrives; reject it now so invalid text fails as early as possible.
         pending = decoder.getstate()[0]
@@ -772,8 +770,8 @@ class WebSocketConnection:
             except UnicodeDecodeError:
                 self._fail_peer(_INVALID_DATA, "text message ends mid-character")
                 return
-            self._text_parts.append(tail)
-            data = "".join(self._text_parts)
+            self._parts.append(tail)
+            data = "".join(self._parts)
         self._reset_message()
         self._events.append(Message(data))
 

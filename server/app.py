@@ -23,6 +23,7 @@ from server.domain.chats import ChatService
 from server.domain.clock import system_clock
 from server.gateway.dispatch import Dispatcher
 from server.gateway.server import Gateway
+from server.gateway.websocket import Flusher
 from server.security import load_or_create_secret
 from server.sms import OutboxSender, SmsSender, WebhookSender
 from server.store import Store, open_store
@@ -50,7 +51,8 @@ class App:
             else OutboxSender(settings.data_dir / "sms-outbox.jsonl")
         )
         secret = load_or_create_secret(settings.data_dir)
-        self.bus = LocalBus()
+        self.flusher = Flusher(asyncio.get_running_loop())
+        self.bus = LocalBus(self.flusher)
         self.auth = AuthService(store, sms, secret, settings.limits, clock)
         self.chats = ChatService(store, self.bus, clock)
         router = Router()
@@ -59,7 +61,7 @@ class App:
         StaticApi(WEBCLIENT_DIST).register(router)
         self.router = router
         self.dispatcher = Dispatcher(self.auth, self.chats, store, self.bus)
-        self.gateway = Gateway(settings, router, self.dispatcher)
+        self.gateway = Gateway(settings, router, self.dispatcher, self.flusher)
 
 
 async def serve(settings: Settings) -> None:

@@ -31,6 +31,8 @@ class Limits:
     ws_send_high_water: int = 256 << 10
     ws_send_hard_cap: int = 4 << 20
     ws_inbox_requests: int = 32
+    # Coroutines serving WebSocket requests: bounds concurrent work, e.g. after a restart.
+    ws_request_workers: int = 64
     shutdown_timeout_s: float = 10.0
 
 

@@ -183,12 +183,17 @@ class AuthService:
         logger.info("signed in", extra={"account_id": account_id})
         return SignedIn(token, account_id, has_profile)
 
-    async def authenticate(self, token: str) -> int | None:
+    async def session(self, token: str) -> tuple[int, bool] | None:
+        """(account id, has profile) for a live session token, else None."""
         if not token or len(token) > 200:
             return None
-        return await self._store.accounts.session_account(
+        return await self._store.accounts.session(
             hash_token(token), self._clock(), self._limits.session_idle_days * 86_400_000
         )
+
+    async def authenticate(self, token: str) -> int | None:
+        session = await self.session(token)
+        return None if session is None else session[0]
 
     async def logout(self, token: str, *, everywhere: bool) -> None:
         account_id = await self.authenticate(token)

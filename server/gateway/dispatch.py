@@ -99,11 +99,11 @@ class Dispatcher:
                 encode_error(request_id, ErrorCode.ALREADY_AUTHENTICATED, "already authenticated")
             )
             return
-        account_id = await self._auth.authenticate(token)
-        if account_id is None:
+        session = await self._auth.session(token)
+        if session is None:
             conn.close(CloseCode.UNAUTHENTICATED, "invalid or expired token")
             return
-        has_profile = await self._store.accounts.get_profile(account_id) is not None
+        account_id, has_profile = session
         conn.authenticated(account_id, has_profile)
         self._bus.attach(conn, account_id)
         self._bus.subscribe(conn, await self._chats.chat_ids(account_id))

@@ -20,7 +20,7 @@ from server.api.sessions import COOKIE
 from server.config import Settings
 from server.domain.errors import DomainError
 from server.gateway.http import HttpConnection, Request, Response, encode_response
-from server.gateway.websocket import Flusher, FrameHandler, WsConnection
+from server.gateway.websocket import Flusher, FrameHandler, RequestWorkers, WsConnection
 
 logger = logging.getLogger("parta.gateway")
 
@@ -28,13 +28,16 @@ WS_PATH = "/ws"
 
 
 class Gateway:
-    def __init__(self, settings: Settings, router: Router, frames: FrameHandler) -> None:
+    def __init__(
+        self, settings: Settings, router: Router, frames: FrameHandler, flusher: Flusher
+    ) -> None:
         self.settings = settings
         self.limits = settings.limits
         self._router = router
         self._frames = frames
         self._server: asyncio.Server | None = None
-        self._flusher: Flusher | None = None
+        self._flusher = flusher
+        self._workers = RequestWorkers(frames, settings.limits.ws_request_workers)
         self._sweeper: asyncio.TimerHandle | None = None
         self.http_connections: set[HttpConnection] = set()
         self.ws_connections: set[WsConnection] = set()
@@ -42,7 +45,6 @@ class Gateway:
 
     async def start(self) -> int:
         loop = asyncio.get_running_loop()
-        self._flusher = Flusher(loop)
         self._server = await loop.create_server(
             lambda: HttpConnection(self),
             self.settings.host,
@@ -50,6 +52,7 @@ class Gateway:
             backlog=4096,
             reuse_address=True,
         )
+        self._workers.start()
         self._schedule_sweep()
         port: int = self._server.sockets[0].getsockname()[1]
         return port
@@ -95,8 +98,9 @@ class Gateway:
             self._refuse_upgrade(transport, response)
             return
         token = self._upgrade_token(request)
-        assert self._flusher is not None
-        conn = WsConnection(transport, self._frames, self._flusher, self.limits, self._ws_closed)
+        conn = WsConnection(
+            transport, self._frames, self._workers, self._flusher, self.limits, self._ws_closed
+        )
         transport.set_protocol(conn)
         transport.write(server_handshake_response(key))
         self.ws_connections.add(conn)
@@ -169,3 +173,4 @@ class Gateway:
                 conn.abort()
             for http_conn in list(self.http_connections):
                 http_conn.close()
+        await self._workers.stop()

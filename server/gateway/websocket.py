@@ -42,13 +42,15 @@ class FrameHandler(Protocol):
 
 
 class Flusher:
-    """Writes every connection's queued frames once per loop tick."""
+    """Writes queued frames once per loop tick: each connection's own frames first (replies,
+    pushes to one person), then the tail (the bus's chat frames, shared by all members)."""
 
-    __slots__ = ("_dirty", "_loop", "_scheduled")
+    __slots__ = ("_dirty", "_loop", "_scheduled", "_tail")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._dirty: list[WsConnection] = []
+        self._tail: list[Callable[[], None]] = []
         self._scheduled = False
 
     def mark(self, conn: WsConnection) -> None:
@@ -57,11 +59,61 @@ class Flusher:
             self._scheduled = True
             self._loop.call_soon(self._flush)
 
+    def at_tail(self, flush: Callable[[], None]) -> None:
+        """Run ``flush`` at the end of this tick's flush (call once per tick)."""
+        self._tail.append(flush)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
+
     def _flush(self) -> None:
         dirty, self._dirty = self._dirty, []
+        tail, self._tail = self._tail, []
         self._scheduled = False
         for conn in dirty:
             conn.flush()
+        for flush in tail:
+            flush()
+
+
+class RequestWorkers:
+    """A fixed pool of coroutines that serve every connection's requests.
+
+    A connection with waiting requests sits in the queue once; a worker serves one request
+    and puts it back at the end if it has more, so requests of one connection stay in
+    order, connections take turns, and a burst of thousands (a server restart, everyone
+    reconnecting) costs a queue entry each instead of a task each.
+    """
+
+    def __init__(self, handler: FrameHandler, size: int) -> None:
+        self._handler = handler
+        self._size = size
+        self._queue: asyncio.Queue[WsConnection] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._serve()) for _ in range(self._size)]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def ready(self, conn: WsConnection) -> None:
+        self._queue.put_nowait(conn)
+
+    async def _serve(self) -> None:
+        while True:
+            conn = await self._queue.get()
+            frame = conn.next_request()
+            if frame is not None:
+                try:
+                    await self._handler.handle(conn, frame)
+                except Exception:
+                    logger.exception("request handler failed")
+            if conn.request_done():
+                self._queue.put_nowait(conn)
 
 
 class WsConnection(asyncio.Protocol):
@@ -76,7 +128,8 @@ class WsConnection(asyncio.Protocol):
         "_limits",
         "_on_close",
         "_out",
-        "_worker",
+        "_scheduled",
+        "_workers",
         "account_id",
         "has_profile",
         "last_seen",
@@ -90,25 +143,28 @@ class WsConnection(asyncio.Protocol):
         self,
         transport: asyncio.Transport,
         handler: FrameHandler,
+        workers: RequestWorkers,
         flusher: Flusher,
         limits: Limits,
         on_close: Callable[[WsConnection], None],
     ) -> None:
         self.transport = transport
         self._handler = handler
+        self._workers = workers
         self._flusher = flusher
         self._limits = limits
         self._on_close = on_close
         self._codec = WebSocketConnection(Role.SERVER, max_message_size=limits.ws_message_bytes)
-        self._out: list[bytes] = []
-        self._inbox: deque[bytes] = deque()
-        self._worker: asyncio.Task[None] | None = None
+        # Created on first use: most connections are idle most of the time.
+        self._out: list[bytes] | None = None
+        self._inbox: deque[bytes] | None = None
+        self._scheduled = False
         self._auth_timer: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._drained: asyncio.Future[None] | None = None
         self.account_id: int | None = None
         self.has_profile = False
-        self.subscribed: set[int] = set()
+        self.subscribed: list[int] = []
         # chat id → live frames held back while that chat is being resumed.
         self.syncing: dict[int, list[tuple[int, bytes]]] | None = None
         self.last_seen = asyncio.get_running_loop().time()
@@ -154,13 +210,11 @@ class WsConnection(asyncio.Protocol):
         for timer in (self._auth_timer, self._close_timer):
             if timer is not None:
                 timer.cancel()
-        if self._worker is not None:
-            self._worker.cancel()
         if self._drained is not None and not self._drained.done():
             self._drained.set_exception(ConnectionResetError("connection closed"))
             self._drained.exception()  # retrieved: nobody else may be waiting
-        self._out = []
-        self._inbox.clear()
+        self._out = None
+        self._inbox = None
         self._handler.closed(self)
         self._on_close(self)
 
@@ -171,7 +225,7 @@ class WsConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.paused_since = 0.0
-        if len(self._inbox) < self._limits.ws_inbox_requests:
+        if self._inbox is None or len(self._inbox) < self._limits.ws_inbox_requests:
             self.transport.resume_reading()
         if self._drained is not None:
             self._drained.set_result(None)
@@ -180,21 +234,33 @@ class WsConnection(asyncio.Protocol):
     # --- requests in -----------------------------------------------------------------
 
     def _enqueue(self, frame: bytes) -> None:
-        self._inbox.append(frame)
-        if len(self._inbox) >= self._limits.ws_inbox_requests:
-            self.transport.pause_reading()
-        if self._worker is None:
-            self._worker = asyncio.get_running_loop().create_task(self._work())
-
-    async def _work(self) -> None:
         inbox = self._inbox
-        try:
-            while inbox and self._codec.state is State.OPEN:
-                await self._handler.handle(self, inbox.popleft())
-                if len(inbox) == self._limits.ws_inbox_requests // 2 and not self.paused_since:
-                    self.transport.resume_reading()
-        finally:
-            self._worker = None
+        if inbox is None:
+            inbox = self._inbox = deque()
+        inbox.append(frame)
+        if len(inbox) >= self._limits.ws_inbox_requests:
+            self.transport.pause_reading()
+        if not self._scheduled:
+            self._scheduled = True
+            self._workers.ready(self)
+
+    def next_request(self) -> bytes | None:
+        """The oldest waiting request, for a worker (None once the connection is closing)."""
+        inbox = self._inbox
+        if not inbox or self._codec.state is not State.OPEN:
+            return None
+        frame = inbox.popleft()
+        if len(inbox) == self._limits.ws_inbox_requests // 2 and not self.paused_since:
+            self.transport.resume_reading()
+        return frame
+
+    def request_done(self) -> bool:
+        """A worker finished one request; True if this connection has more waiting."""
+        if self._inbox and self._codec.state is State.OPEN:
+            return True
+        self._scheduled = False
+        self._inbox = None
+        return False
 
     def authenticated(self, account_id: int, has_profile: bool) -> None:
         self.account_id = account_id
@@ -214,15 +280,18 @@ class WsConnection(asyncio.Protocol):
         """Queue an encoded WebSocket frame; the flusher writes it this tick."""
         if self._codec.state is not State.OPEN:
             return
-        if not self._out:
+        out = self._out
+        if out is None:
+            self._out = [frame]
             self._flusher.mark(self)
-        self._out.append(frame)
+        else:
+            out.append(frame)
 
     def send_message(self, payload: bytes) -> None:
         self.send_frame(encode_frame(Opcode.BINARY, payload))
 
     def deliver(self, chat_id: int, seq: int, frame: bytes) -> None:
-        """A live chat event from the bus (the same bytes go to every subscriber)."""
+        """A live chat event while this connection resumes (see ``hold``)."""
         syncing = self.syncing
         if syncing is not None:
             held = syncing.get(chat_id)
@@ -233,14 +302,19 @@ class WsConnection(asyncio.Protocol):
 
     def flush(self) -> None:
         out = self._out
-        if not out:
+        if out is None:
             return
-        self._out = []
+        self._out = None
         transport = self.transport
         if transport.is_closing():
             return
         transport.write(out[0] if len(out) == 1 else b"".join(out))
-        if transport.get_write_buffer_size() > self._limits.ws_send_hard_cap:
+        if self.paused_since:
+            self.check_backlog()
+
+    def check_backlog(self) -> None:
+        """Cut a connection whose unsent bytes passed the hard cap (it is not reading)."""
+        if self.transport.get_write_buffer_size() > self._limits.ws_send_hard_cap:
             self.close(AppCloseCode.SLOW_CONSUMER, "too slow to read")
 
     async def drained(self) -> None:
@@ -292,6 +366,9 @@ class WsConnection(asyncio.Protocol):
             self.flush()
             self.transport.write(data)
         state = self._codec.state
+        if state is not State.OPEN:
+            # Out of the bus: nothing more is written to a closing connection.
+            self._handler.closed(self)
         if state is State.CLOSED:
             self.transport.close()
         elif state is State.CLOSING and self._close_timer is None:

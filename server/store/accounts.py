@@ -47,7 +47,7 @@ class AccountStore:
         self._db = db
 
     async def get_code(self, phone: str) -> SignInCode | None:
-        async with self._db.transaction("get_code") as txn:
+        async with self._db.read("get_code") as txn:
             row = await txn.fetchrow(
                 "SELECT phone, code_hash, expires_at, attempts, sent_at, window_started_at,"
                 " sent_in_window FROM sign_in_codes WHERE phone = $1",
@@ -139,26 +139,29 @@ class AccountStore:
                 now,
             )
 
-    async def session_account(self, token_hash: str, now: int, idle_ttl_ms: int) -> int | None:
-        """The session's account; a session idle longer than the TTL is ended instead.
-
-        ``last_seen_at`` moves at most once an hour so reads do not turn into writes.
-        """
-        async with self._db.transaction("session_account") as txn:
-            row = await txn.fetchrow(
-                "SELECT account_id, last_seen_at FROM sessions WHERE token_hash = $1", token_hash
+    async def session(self, token_hash: str, now: int, idle_ttl_ms: int) -> tuple[int, bool] | None:
+        """(account id, has profile) of a live session; a session idle longer than the TTL
+        is ended instead. ``last_seen_at`` moves at most once an hour, so that signing in
+        a socket is one read, not a write."""
+        async with self._db.read("session") as reader:
+            row = await reader.fetchrow(
+                "SELECT s.account_id, s.last_seen_at, p.account_id IS NOT NULL"
+                " FROM sessions s LEFT JOIN profiles p ON p.account_id = s.account_id"
+                " WHERE s.token_hash = $1",
+                token_hash,
             )
-            if row is None:
-                return None
-            if now - row[1] > idle_ttl_ms:
-                await txn.execute("DELETE FROM sessions WHERE token_hash = $1", token_hash)
-                return None
-            if now - row[1] > 3_600_000:
+        if row is None:
+            return None
+        account_id, last_seen, has_profile = row[0], row[1], bool(row[2])
+        if now - last_seen > idle_ttl_ms:
+            await self.end_session(token_hash)
+            return None
+        if now - last_seen > 3_600_000:
+            async with self._db.transaction("touch_session") as txn:
                 await txn.execute(
                     "UPDATE sessions SET last_seen_at = $2 WHERE token_hash = $1", token_hash, now
                 )
-        account_id: int = row[0]
-        return account_id
+        return account_id, has_profile
 
     async def end_session(self, token_hash: str) -> None:
         async with self._db.transaction("end_session") as txn:
@@ -185,7 +188,7 @@ class AccountStore:
         return created == 1
 
     async def get_profile(self, account_id: int) -> Profile | None:
-        async with self._db.transaction("get_profile") as txn:
+        async with self._db.read("get_profile") as txn:
             row = await txn.fetchrow(
                 f"SELECT {_PROFILE_COLUMNS} FROM profiles WHERE account_id = $1", account_id
             )
@@ -194,7 +197,7 @@ class AccountStore:
     async def with_profiles(self, account_ids: list[int]) -> set[int]:
         """Which of these accounts have an educational profile."""
         found: set[int] = set()
-        async with self._db.transaction("with_profiles") as txn:
+        async with self._db.read("with_profiles") as txn:
             for start in range(0, len(account_ids), 500):
                 chunk = account_ids[start : start + 500]
                 marks = ", ".join(f"${i + 1}" for i in range(len(chunk)))

@@ -129,7 +129,7 @@ class ChatStore:
             )
 
     async def role_of(self, chat_id: int, account_id: int) -> Role | None:
-        async with self._db.transaction("role_of") as txn:
+        async with self._db.read("role_of") as txn:
             role = await txn.fetchval(
                 "SELECT role FROM chat_members WHERE chat_id = $1 AND account_id = $2",
                 chat_id,
@@ -155,7 +155,7 @@ class ChatStore:
         return event, False
 
     async def events_after(self, chat_id: int, after_seq: int, limit: int) -> list[Event]:
-        async with self._db.transaction("events_after") as txn:
+        async with self._db.read("events_after") as txn:
             rows = await txn.fetch(
                 f"SELECT {_EVENT_COLUMNS} FROM chat_events WHERE chat_id = $1 AND seq > $2"
                 " ORDER BY seq LIMIT $3",
@@ -169,7 +169,7 @@ class ChatStore:
         self, chat_id: int, before_seq: int | None, limit: int
     ) -> tuple[list[Event], bool]:
         """The ``limit`` events before ``before_seq`` (latest when None), oldest first."""
-        async with self._db.transaction("history") as txn:
+        async with self._db.read("history") as txn:
             rows = await txn.fetch(
                 f"SELECT {_EVENT_COLUMNS} FROM chat_events WHERE chat_id = $1 AND seq < $2"
                 " ORDER BY seq DESC LIMIT $3",
@@ -181,28 +181,28 @@ class ChatStore:
         return [_event(row) for row in reversed(rows[:limit])], has_more
 
     async def chats_of(self, account_id: int) -> list[ChatInfo]:
-        async with self._db.transaction("chats_of") as txn:
+        async with self._db.read("chats_of") as txn:
             rows = await txn.fetch(
                 _CHAT_INFO + " WHERE m.account_id = $1 ORDER BY c.id", account_id
             )
         return [_chat_info(row) for row in rows]
 
     async def chat_info(self, chat_id: int, account_id: int) -> ChatInfo | None:
-        async with self._db.transaction("chat_info") as txn:
+        async with self._db.read("chat_info") as txn:
             row = await txn.fetchrow(
                 _CHAT_INFO + " WHERE m.account_id = $1 AND m.chat_id = $2", account_id, chat_id
             )
         return None if row is None else _chat_info(row)
 
     async def chat_ids_of(self, account_id: int) -> list[int]:
-        async with self._db.transaction("chat_ids_of") as txn:
+        async with self._db.read("chat_ids_of") as txn:
             rows = await txn.fetch(
                 "SELECT chat_id FROM chat_members WHERE account_id = $1", account_id
             )
         return [row[0] for row in rows]
 
     async def members(self, chat_id: int) -> list[Member]:
-        async with self._db.transaction("chat_members") as txn:
+        async with self._db.read("chat_members") as txn:
             rows = await txn.fetch(
                 "SELECT m.account_id, m.role, p.last_name, p.first_name, p.middle_name"
                 " FROM chat_members m JOIN profiles p ON p.account_id = m.account_id"

@@ -57,6 +57,11 @@ class Database(Protocol):
         """One transaction: committed when the block exits normally, rolled back otherwise."""
         ...
 
+    def read(self, name: str) -> AbstractAsyncContextManager[Txn]:
+        """Reads that each see committed data (one statement, one snapshot), running
+        alongside transactions. Use ``transaction`` when several reads must agree."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -77,5 +77,10 @@ class PostgresDatabase:
             yield _PostgresTxn(conn)
             log_if_slow(name, started)
 
+    @asynccontextmanager
+    async def read(self, name: str) -> AsyncIterator[Txn]:
+        async with self._pool.acquire() as conn:
+            yield _PostgresTxn(conn)
+
     async def close(self) -> None:
         await self._pool.close()

@@ -1,9 +1,12 @@
-"""The embedded engine: stdlib ``sqlite3`` on one dedicated thread, in WAL mode.
+"""The embedded engine: stdlib ``sqlite3`` on dedicated threads, in WAL mode.
 
-SQLite allows one writer at a time, so transactions are serialised by an asyncio lock and
-every statement of a transaction runs on the same thread and connection. The event loop
-never blocks on the database: it hands a job to the thread and awaits a future that the
-thread resolves with ``call_soon_threadsafe``.
+Two threads, two connections. The writer runs transactions one at a time (SQLite has one
+writer; an asyncio lock keeps a transaction's statements together on its connection). The
+reader runs single-statement reads concurrently with them, which WAL allows, so a chat
+history page never waits behind a roster sync. The event loop never blocks: it queues a job
+for a thread and awaits a future that the thread resolves with ``call_soon_threadsafe``. A
+transaction's BEGIN travels with its first statement and a read needs no BEGIN at all, so
+a read costs one thread hop and a write transaction one per statement plus the commit.
 """
 
 from __future__ import annotations
@@ -15,17 +18,18 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, ClassVar, Final, TypeVar
+from typing import Any, ClassVar, Final
 
 from server.store.engine import Dialect, IntegrityError, Row, Txn, log_if_slow
 
-T = TypeVar("T")
-
 _PARAM = re.compile(r"\$(\d+)")
 _STOP: Final = object()
+
+# What a job asks of its thread.
+_EXECUTE, _EXECUTEMANY, _FETCH, _FETCHROW, _COMMIT, _ROLLBACK = range(6)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -34,38 +38,107 @@ def _translate(sql: str) -> str:
     return _PARAM.sub(r"?\1", sql)
 
 
-def _connect(path: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    for pragma in (
-        "journal_mode = WAL",
+def _connect(path: str, *, readonly: bool) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+        )
+    else:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode = WAL")
         # FULL: a commit is on disk before we acknowledge it, even across a power cut.
-        "synchronous = FULL",
-        "foreign_keys = ON",
-        "busy_timeout = 5000",
-    ):
-        conn.execute(f"PRAGMA {pragma}")
+        conn.execute("PRAGMA synchronous = FULL")
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 5000")
     return conn
 
 
-class _SqliteTxn:
-    __slots__ = ("_db",)
+def _run(conn: sqlite3.Connection, begin: str | None, op: int, sql: str, args: Any) -> Any:
+    if begin is not None:
+        conn.execute(begin)
+    if op == _FETCH:
+        return conn.execute(_translate(sql), args).fetchall()
+    if op == _FETCHROW:
+        return conn.execute(_translate(sql), args).fetchone()
+    if op == _EXECUTE:
+        return conn.execute(_translate(sql), args).rowcount
+    if op == _EXECUTEMANY:
+        return conn.executemany(_translate(sql), args).rowcount
+    if op == _COMMIT:
+        conn.execute("COMMIT")
+    elif conn.in_transaction:  # _ROLLBACK
+        conn.execute("ROLLBACK")
+    return None
 
-    def __init__(self, db: SqliteDatabase) -> None:
-        self._db = db
+
+class _Thread:
+    """One connection and the thread that owns it, fed by a FIFO of jobs."""
+
+    def __init__(self, path: str, name: str, *, readonly: bool) -> None:
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._conn = _connect(path, readonly=readonly)
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        conn = self._conn
+        while True:
+            job = self._jobs.get()
+            if job is _STOP:
+                conn.close()
+                return
+            fut, loop, begin, op, sql, args = job
+            try:
+                result = _run(conn, begin, op, sql, args)
+            except sqlite3.IntegrityError as exc:
+                loop.call_soon_threadsafe(_fail, fut, IntegrityError(str(exc)))
+            except BaseException as exc:
+                loop.call_soon_threadsafe(_fail, fut, exc)
+            else:
+                loop.call_soon_threadsafe(_succeed, fut, result)
+
+    def call(
+        self, begin: str | None, op: int, sql: str = "", args: Any = ()
+    ) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._jobs.put((fut, loop, begin, op, sql, args))
+        return fut
+
+    def stop(self) -> None:
+        self._jobs.put(_STOP)
+        self._thread.join()
+
+
+class _SqliteTxn:
+    __slots__ = ("_begin", "_thread", "began")
+
+    def __init__(self, thread: _Thread, begin: str | None) -> None:
+        self._thread = thread
+        # Sent along with the first statement, then never again.
+        self._begin = begin
+        self.began = False
+
+    def _call(self, op: int, sql: str, args: Any) -> asyncio.Future[Any]:
+        begin, self._begin = self._begin, None
+        if begin is not None:
+            self.began = True
+        return self._thread.call(begin, op, sql, args)
 
     async def execute(self, sql: str, *args: Any) -> int:
-        return await self._db.call(lambda c: c.execute(_translate(sql), args).rowcount)
+        rowcount: int = await self._call(_EXECUTE, sql, args)
+        return rowcount
 
     async def executemany(self, sql: str, args: Iterable[Sequence[Any]]) -> None:
-        rows = list(args)
-        await self._db.call(lambda c: c.executemany(_translate(sql), rows))
+        await self._call(_EXECUTEMANY, sql, list(args))
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        return await self._db.call(lambda c: c.execute(_translate(sql), args).fetchall())
+        rows: list[Row] = await self._call(_FETCH, sql, args)
+        return rows
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        row: Row | None = await self._db.call(lambda c: c.execute(_translate(sql), args).fetchone())
+        row: Row | None = await self._call(_FETCHROW, sql, args)
         return row
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
@@ -84,36 +157,10 @@ class SqliteDatabase:
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = asyncio.Lock()
-        self._conn = _connect(self.path)
-        self._thread = threading.Thread(target=self._serve, name="sqlite", daemon=True)
-        self._thread.start()
+        self._writer = _Thread(self.path, "sqlite-writer", readonly=False)
+        self._reader = _Thread(self.path, "sqlite-reader", readonly=True)
         self._closed = False
-
-    def _serve(self) -> None:
-        conn = self._conn
-        while True:
-            job = self._jobs.get()
-            if job is _STOP:
-                conn.close()
-                return
-            fn, fut, loop = job
-            try:
-                result = fn(conn)
-            except sqlite3.IntegrityError as exc:
-                loop.call_soon_threadsafe(_fail, fut, IntegrityError(str(exc)))
-            except BaseException as exc:
-                loop.call_soon_threadsafe(_fail, fut, exc)
-            else:
-                loop.call_soon_threadsafe(_succeed, fut, result)
-
-    async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` on the database thread and return its result."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((fn, fut, loop))
-        return await fut
 
     @asynccontextmanager
     async def transaction(self, name: str) -> AsyncIterator[Txn]:
@@ -121,23 +168,32 @@ class SqliteDatabase:
             raise RuntimeError("database is closed")
         async with self._lock:
             started = time.monotonic()
+            txn = _SqliteTxn(self._writer, "BEGIN IMMEDIATE")
             try:
-                await self.call(_begin)
-                yield _SqliteTxn(self)
-                await asyncio.shield(self.call(_commit))
+                yield txn
+                if txn.began:
+                    await asyncio.shield(self._writer.call(None, _COMMIT))
             except BaseException:
                 # The jobs queue is FIFO, so this runs after any statement still in flight.
-                await asyncio.shield(self.call(_rollback))
+                if txn.began:
+                    await asyncio.shield(self._writer.call(None, _ROLLBACK))
                 raise
             log_if_slow(name, started)
+
+    @asynccontextmanager
+    async def read(self, name: str) -> AsyncIterator[Txn]:
+        if self._closed:
+            raise RuntimeError("database is closed")
+        yield _SqliteTxn(self._reader, None)
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         async with self._lock:
-            self._jobs.put(_STOP)
-            await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self._reader.stop)
+            await loop.run_in_executor(None, self._writer.stop)
 
 
 def _succeed(fut: asyncio.Future[Any], result: Any) -> None:
@@ -148,16 +204,3 @@ def _succeed(fut: asyncio.Future[Any], result: Any) -> None:
 def _fail(fut: asyncio.Future[Any], exc: BaseException) -> None:
     if not fut.cancelled():
         fut.set_exception(exc)
-
-
-def _begin(conn: sqlite3.Connection) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-
-
-def _commit(conn: sqlite3.Connection) -> None:
-    conn.execute("COMMIT")
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")

@@ -7,6 +7,10 @@ import copy
 import pickle
 
 import pytest
+from websockets.client import ClientProtocol
+from websockets.protocol import State as WsState
+from websockets.server import ServerProtocol
+from websockets.uri import parse_uri
 
 from protocol.websocket import (
     SUBPROTOCOL,
@@ -244,3 +248,37 @@ def test_handshake_error_is_a_value() -> None:
             "unsupported version",
             (("Sec-WebSocket-Version", "13"),),
         )
+
+
+# --- interoperability with the `websockets` library ---------------------------------------
+
+
+def test_interop_library_client_with_our_server() -> None:
+    client = ClientProtocol(parse_uri("ws://school.example/ws"), subprotocols=[SUBPROTOCOL])
+    request = client.connect()
+    client.send_request(request)
+    start, headers = parse_http(b"".join(client.data_to_send()))
+    assert start == "GET /ws HTTP/1.1"
+
+    key = check_client_handshake("GET", headers)
+    client.receive_data(server_handshake_response(key))
+
+    [response] = client.events_received()
+    assert response.status_code == 101
+    assert client.handshake_exc is None
+    assert client.state is WsState.OPEN
+    assert client.subprotocol == SUBPROTOCOL
+
+
+def test_interop_our_client_with_library_server() -> None:
+    key = new_client_key()
+    server = ServerProtocol(subprotocols=[SUBPROTOCOL])
+    server.receive_data(client_handshake_request("school.example", "/ws", key))
+    [request] = server.events_received()
+    response = server.accept(request)
+    server.send_response(response)
+    assert server.handshake_exc is None
+
+    start, headers = parse_http(b"".join(server.data_to_send()))
+    assert start.startswith("HTTP/1.1 101 ")
+    check_server_handshake_response(101, headers, key)
