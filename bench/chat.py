@@ -336,7 +336,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "params": {k: v for k, v in vars(args).items() if k not in ("out", "func")},
         "runs": [asdict(r) for r in runs],
     }
-    if len(runs) == 2:
+    if len(runs) == 2 and runs[1].cpu_us_per_delivery > 0:
         result["ratio_cpu_per_delivery"] = round(
             runs[0].cpu_us_per_delivery / runs[1].cpu_us_per_delivery, 3
         )

@@ -93,6 +93,12 @@ class ChatService:
         await self._role(actor_id, chat_id)
         return await self._store.chats.events_after(chat_id, after_seq, MAX_SYNC_PAGE)
 
+    async def chat_info(self, actor_id: int, chat_id: int) -> ChatInfo:
+        info = await self._store.chats.chat_info(chat_id, actor_id)
+        if info is None:
+            raise DomainError(ErrorCode.NOT_MEMBER, f"you are not a member of chat {chat_id}")
+        return info
+
     async def chats(self, actor_id: int) -> list[ChatInfo]:
         return await self._store.chats.chats_of(actor_id)
 

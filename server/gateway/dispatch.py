@@ -158,10 +158,9 @@ class Dispatcher:
         try:
             for chat_id in sorted(member_of):
                 if chat_id not in resuming:
-                    info = await self._store.chats.chat_info(chat_id, actor)
-                    if info is not None:
-                        conn.send_message(encode(PUSH_CHAT, 0, info))
-                        done.append((chat_id, info.last_seq))
+                    info = await self._chats.chat_info(actor, chat_id)
+                    conn.send_message(encode(PUSH_CHAT, 0, info))
+                    done.append((chat_id, info.last_seq))
                     continue
                 after = cursors[chat_id]
                 while True:

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, ClassVar
 
 import asyncpg
 
 from server.store.engine import Dialect, IntegrityError, Row, Txn, log_if_slow
+
+
+@contextmanager
+def _integrity() -> Iterator[None]:
+    """asyncpg's constraint errors become the engine-neutral ``IntegrityError``."""
+    try:
+        yield
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(str(exc)) from exc
 
 
 class _PostgresTxn:
@@ -19,39 +28,29 @@ class _PostgresTxn:
         self._conn = conn
 
     async def execute(self, sql: str, *args: Any) -> int:
-        try:
+        with _integrity():
             status: str = await self._conn.execute(sql, *args)
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise IntegrityError(str(exc)) from exc
         # "INSERT 0 3", "UPDATE 2", "DELETE 1": the last word counts the rows.
         last = status.rsplit(" ", 1)[-1]
         return int(last) if last.isdigit() else 0
 
     async def executemany(self, sql: str, args: Iterable[Sequence[Any]]) -> None:
-        try:
+        with _integrity():
             await self._conn.executemany(sql, args)
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise IntegrityError(str(exc)) from exc
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        try:
+        with _integrity():
             rows: list[Row] = await self._conn.fetch(sql, *args)
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise IntegrityError(str(exc)) from exc
         return rows
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
-        try:
+        with _integrity():
             row: Row | None = await self._conn.fetchrow(sql, *args)
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise IntegrityError(str(exc)) from exc
         return row
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        try:
+        with _integrity():
             return await self._conn.fetchval(sql, *args)
-        except asyncpg.IntegrityConstraintViolationError as exc:
-            raise IntegrityError(str(exc)) from exc
 
 
 class PostgresDatabase:
