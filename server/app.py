@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
+import socket
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -64,10 +66,20 @@ class App:
         self.gateway = Gateway(settings, router, self.dispatcher, self.flusher)
 
 
+def bind(settings: Settings) -> tuple[socket.socket, Settings]:
+    """Bind the listening socket first, so that with ``--port 0`` the real port (and so the
+    public origin that cookies and links use) is known before anything else is built."""
+    sock = socket.create_server((settings.host, settings.port), backlog=4096, reuse_port=False)
+    sock.setblocking(False)
+    port = sock.getsockname()[1]
+    return sock, dataclasses.replace(settings, port=port)
+
+
 async def serve(settings: Settings) -> None:
+    sock, settings = bind(settings)
     store = await open_store(settings.db, settings.data_dir)
     app = App(settings, store)
-    port = await app.gateway.start()
+    port = await app.gateway.start(sock)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 
 from protocol.errors import CloseCode as AppCloseCode
 from protocol.errors import ErrorCode
@@ -43,15 +44,10 @@ class Gateway:
         self.ws_connections: set[WsConnection] = set()
         self._all_closed: asyncio.Event | None = None
 
-    async def start(self) -> int:
+    async def start(self, sock: socket.socket) -> int:
+        """Serve on an already bound socket (bound early so that port 0 is known to all)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: HttpConnection(self),
-            self.settings.host,
-            self.settings.port,
-            backlog=4096,
-            reuse_address=True,
-        )
+        self._server = await loop.create_server(lambda: HttpConnection(self), sock=sock, backlog=4096)
         self._workers.start()
         self._schedule_sweep()
         port: int = self._server.sockets[0].getsockname()[1]

@@ -272,7 +272,8 @@ class WsConnection(asyncio.Protocol):
     def _auth_timeout(self) -> None:
         self._auth_timer = None
         if self.account_id is None:
-            self.close(AppCloseCode.UNAUTHENTICATED, "authenticate within 5 s")
+            limit = self._limits.ws_auth_timeout_s
+            self.close(AppCloseCode.UNAUTHENTICATED, f"authenticate within {limit:g} s")
 
     # --- frames out ------------------------------------------------------------------
 
@@ -369,7 +370,8 @@ class WsConnection(asyncio.Protocol):
         if state is not State.OPEN:
             # Out of the bus: nothing more is written to a closing connection.
             self._handler.closed(self)
-        if state is State.CLOSED:
+        if state is State.CLOSED or self._codec.close_expected:
+            # Handshake done, or we failed a misbehaving peer: nothing more to wait for.
             self.transport.close()
         elif state is State.CLOSING and self._close_timer is None:
             # We sent a close frame (or failed the peer): give it a while to answer.
