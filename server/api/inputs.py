@@ -14,6 +14,7 @@ from server.gateway.http import Request
 T = TypeVar("T")
 
 _PATH = re.compile(r"at `\$\.?([^`]*)`")
+_MISSING = re.compile(r"missing required field `([^`]*)`")
 
 
 def parse_body(request: Request, cls: type[T]) -> T:
@@ -24,6 +25,10 @@ def parse_body(request: Request, cls: type[T]) -> T:
         message = str(exc)
         match = _PATH.search(message)
         field = match[1] if match else ""
+        missing = _MISSING.search(message)
+        if missing:
+            # msgspec reports a missing field at its parent: name the field itself.
+            field = f"{field}.{missing[1]}" if field else missing[1]
         raise DomainError(
             ErrorCode.VALIDATION_FAILED,
             message,

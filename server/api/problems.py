@@ -60,6 +60,8 @@ def from_domain(exc: DomainError) -> Response:
     headers = []
     if exc.retry_after_s is not None:
         headers.append(("Retry-After", str(exc.retry_after_s)))
+    if exc.allow:
+        headers.append(("Allow", ", ".join(exc.allow)))
     return problem(
         STATUS.get(exc.code, 400),
         exc.code,

@@ -52,9 +52,11 @@ class Router:
                 return route.handler
             allowed.append(route.method)
         if allowed:
+            methods = tuple(sorted(set(allowed)))
             raise DomainError(
                 ErrorCode.METHOD_NOT_ALLOWED,
-                f"{request.method} is not allowed here; use {', '.join(sorted(set(allowed)))}",
+                f"{request.method} is not allowed here; use {', '.join(methods)}",
+                allow=methods,
             )
         if request.method == "GET":
             for prefix, handler in self._prefixes:

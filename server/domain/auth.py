@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
+import re
 from dataclasses import dataclass
 
 import phonenumbers
@@ -25,6 +26,8 @@ HOUR_MS = 3_600_000
 DEFAULT_REGION = "RU"
 NAME_MAX = 60
 SEXES = ("male", "female")
+# fromisoformat also takes 20110901 and week dates; the contract says YYYY-MM-DD.
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +86,8 @@ def validate_profile(data: ProfileInput, today: dt.date) -> ProfileInput:
     middle, err = _check_name("middle_name", data.middle_name, False)
     errors += [err] if err else []
     try:
+        if not _ISO_DATE.fullmatch(data.birth_date):
+            raise ValueError(data.birth_date)
         born = dt.date.fromisoformat(data.birth_date)
     except ValueError:
         errors.append(FieldError("birth_date", "дата в формате ГГГГ-ММ-ДД"))

@@ -21,9 +21,12 @@ class DomainError(Exception):
         *,
         errors: tuple[FieldError, ...] = (),
         retry_after_s: int | None = None,
+        allow: tuple[str, ...] = (),
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.errors = errors
         self.retry_after_s = retry_after_s
+        # For "method not allowed": the methods that are.
+        self.allow = allow

@@ -122,7 +122,11 @@ class HttpConnection(asyncio.Protocol):
         self._header_bytes = 0
         self._body: list[bytes] = []
         self._body_bytes = 0
-        self._pending: deque[tuple[Request, bool]] = deque()
+        # Requests to answer in order; a Response in the queue is a refusal that ends it.
+        self._pending: deque[tuple[Request | Response, bool]] = deque()
+        self._in_message = False
+        # A request was refused: nothing after it is read.
+        self._broken = False
         self._worker: asyncio.Task[None] | None = None
         self._upgrading: Request | None = None
         self._closing = False
@@ -144,20 +148,24 @@ class HttpConnection(asyncio.Protocol):
             self._worker.cancel()
 
     def data_received(self, data: bytes) -> None:
-        if self._closing:
+        if self._closing or self._broken:
             return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
             self._start_upgrade(data[exc.args[0] :])
-        except _TooLarge as exc:
-            self._refuse(exc.status, exc.code, exc.detail)
         except httptools.HttpParserError as exc:
-            self._refuse(400, ErrorCode.BAD_MESSAGE, f"malformed HTTP request: {exc}")
+            # httptools wraps what our callbacks raise; the cause is kept as the context.
+            cause = exc.__context__
+            if isinstance(cause, _TooLarge):
+                self._refuse(cause.status, cause.code, cause.detail)
+            else:
+                self._refuse(400, ErrorCode.BAD_MESSAGE, f"malformed HTTP request: {exc}")
 
     # --- httptools callbacks ---------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        self._in_message = True
         self._url = b""
         self._headers = {}
         self._header_bytes = 0
@@ -194,6 +202,7 @@ class HttpConnection(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        self._in_message = False
         parsed = httptools.parse_url(self._url)
         request = Request(
             method=self._parser.get_method().decode("ascii"),
@@ -220,8 +229,8 @@ class HttpConnection(asyncio.Protocol):
     async def _serve(self) -> None:
         try:
             while self._pending and not self._closing:
-                request, keep_alive = self._pending.popleft()
-                response = await self._app.handle(request)
+                item, keep_alive = self._pending.popleft()
+                response = item if isinstance(item, Response) else await self._app.handle(item)
                 keep_alive = keep_alive and not self._shutting_down
                 self._write(encode_response(response, keep_alive))
                 if not keep_alive:
@@ -234,9 +243,16 @@ class HttpConnection(asyncio.Protocol):
             self._transport.write(data)
 
     def _refuse(self, status: int, code: ErrorCode, detail: str) -> None:
-        self._pending.clear()
-        self._write(encode_response(self._app.problem(status, code, detail), keep_alive=False))
-        self.close()
+        """Answer a broken request and close, after the requests before it are answered."""
+        refusal = self._app.problem(status, code, detail)
+        if self._worker is None and not self._pending:
+            self._write(encode_response(refusal, keep_alive=False))
+            self.close()
+            return
+        self._broken = True
+        if self._transport is not None:
+            self._transport.pause_reading()
+        self._pending.append((refusal, False))
 
     def _start_upgrade(self, rest: bytes) -> None:
         request = self._upgrading
@@ -257,5 +273,5 @@ class HttpConnection(asyncio.Protocol):
     def shutdown(self) -> None:
         """Close now if idle, else right after the response being prepared."""
         self._shutting_down = True
-        if self._worker is None and not self._pending:
+        if self._worker is None and not self._pending and not self._in_message:
             self.close()

@@ -47,7 +47,9 @@ class Gateway:
     async def start(self, sock: socket.socket) -> int:
         """Serve on an already bound socket (bound early so that port 0 is known to all)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: HttpConnection(self), sock=sock, backlog=4096)
+        self._server = await loop.create_server(
+            lambda: HttpConnection(self), sock=sock, backlog=4096
+        )
         self._workers.start()
         self._schedule_sweep()
         port: int = self._server.sockets[0].getsockname()[1]

@@ -316,7 +316,10 @@ class WsConnection(asyncio.Protocol):
     def check_backlog(self) -> None:
         """Cut a connection whose unsent bytes passed the hard cap (it is not reading)."""
         if self.transport.get_write_buffer_size() > self._limits.ws_send_hard_cap:
-            self.close(AppCloseCode.SLOW_CONSUMER, "too slow to read")
+            # Not now: the caller may be looping over the set that closing changes.
+            asyncio.get_running_loop().call_soon(
+                self.close, AppCloseCode.SLOW_CONSUMER, "too slow to read"
+            )
 
     async def drained(self) -> None:
         """Wait until the transport's buffer is below its high-water mark."""
