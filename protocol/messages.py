@@ -230,6 +230,8 @@ PUSHES: Final[dict[str, type[Body]]] = {PUSH_EVENT: Event, PUSH_CHAT: ChatInfo}
 
 _envelope_decoder = msgspec.msgpack.Decoder(Envelope)
 _request_decoders = {name: msgspec.msgpack.Decoder(cls) for name, cls in REQUESTS.items()}
+# msgspec raises UnicodeDecodeError, not DecodeError, for invalid UTF-8 in a string.
+_DECODE_ERRORS = (msgspec.DecodeError, UnicodeDecodeError)
 _encoder = msgspec.msgpack.Encoder()
 
 
@@ -237,7 +239,7 @@ def decode_request(frame: bytes) -> tuple[int, Request]:
     """Decode a client frame into (request id, request), or raise ``ProtocolError``."""
     try:
         env = _envelope_decoder.decode(frame)
-    except msgspec.DecodeError as exc:
+    except _DECODE_ERRORS as exc:
         raise ProtocolError(ErrorCode.BAD_MESSAGE, f"not a Parta envelope: {exc}") from None
     if env.v != PROTOCOL_VERSION:
         raise ProtocolError(
@@ -250,7 +252,7 @@ def decode_request(frame: bytes) -> tuple[int, Request]:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {env.type!r}", env.id)
     try:
         return env.id, decoder.decode(env.body)
-    except msgspec.DecodeError as exc:
+    except _DECODE_ERRORS as exc:
         raise ProtocolError(ErrorCode.BAD_MESSAGE, f"{env.type}: {exc}", env.id) from None
 
 
@@ -275,7 +277,7 @@ def decode_envelope(frame: bytes) -> Envelope:
     """Client side: the envelope only; the body is decoded by what the client expects."""
     try:
         return _envelope_decoder.decode(frame)
-    except msgspec.DecodeError as exc:
+    except _DECODE_ERRORS as exc:
         raise ProtocolError(ErrorCode.BAD_MESSAGE, f"not a Parta envelope: {exc}") from None
 
 
@@ -288,5 +290,5 @@ def decode_body(raw: msgspec.Raw | bytes, cls: type[Any]) -> Any:
         decoder = _body_decoders[cls] = msgspec.msgpack.Decoder(cls)
     try:
         return decoder.decode(raw)
-    except msgspec.DecodeError as exc:
+    except _DECODE_ERRORS as exc:
         raise ProtocolError(ErrorCode.BAD_MESSAGE, f"{cls.__name__}: {exc}") from None

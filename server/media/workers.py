@@ -219,9 +219,11 @@ class WorkerPool:
         rooms, worker.rooms = worker.rooms, set()
         for room_id in rooms:
             self._room_worker.pop(room_id, None)
+        if self._closing:
+            return
         if rooms:
             self._on_lost(worker.index, rooms)
-        if self._closing or worker.restarting:
+        if worker.restarting:
             return
         logger.error("sfu worker lost", extra={"worker": worker.index, "rooms": len(rooms)})
         worker.restarting = True

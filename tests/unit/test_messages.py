@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 import msgspec.inspect as mi
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from protocol.errors import ErrorCode
@@ -83,6 +83,7 @@ def test_every_reply_and_push_round_trips(name: str, data: st.DataObject) -> Non
 
 
 @given(st.binary(max_size=300))
+@example(b"\x94\x01\xa3\x00\x00\x80")  # invalid UTF-8 in the type: msgspec's UnicodeDecodeError
 def test_arbitrary_bytes_give_a_message_or_a_protocol_error(frame: bytes) -> None:
     try:
         decode_request(frame)

@@ -1,0 +1,182 @@
+"""What a subscriber receives: a consumer per remote track, rewriting as it forwards.
+
+A consumer has its own SSRC, sequence numbers, timestamps and (VP8) picture ids, so that
+switching between a producer's simulcast encodings, pausing and resuming look to the
+browser like one continuous stream. A video consumer keeps preferred → target → current
+layers (after mediasoup's ``SimulcastConsumer``): the allocator sets the target, and the
+switch happens only at a keyframe of the target encoding, which it asks the publisher for.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sfu.producer import Encoding, Producer, RtpParams
+from sfu.rtp import RtpHeader, parse_rtp
+from sfu.seq import PictureIdMapper, SeqManager, TimestampMapper
+from sfu.vp8 import Vp8Info, parse_vp8, rewrite_vp8
+
+if TYPE_CHECKING:
+    from sfu.peer import Peer
+
+LAYERS = ("low", "medium", "high")
+_SENT_RING = 512
+
+
+class Consumer:
+    __slots__ = (
+        "_last_forward_at",
+        "_sent",
+        "bytes",
+        "current",
+        "packets",
+        "params",
+        "peer",
+        "pictures",
+        "preferred",
+        "producer",
+        "sequences",
+        "ssrc",
+        "target",
+        "timestamps",
+    )
+
+    def __init__(self, peer: Peer, producer: Producer, params: RtpParams, ssrc: int) -> None:
+        self.peer = peer
+        self.producer = producer
+        self.params = params
+        self.ssrc = ssrc
+        self.sequences = SeqManager()
+        self.timestamps = TimestampMapper()
+        self.pictures = PictureIdMapper() if producer.codec == "vp8" else None
+        # Index of the layer the subscriber wants (its tile size); -1 is "off".
+        self.preferred = len(LAYERS) - 1
+        self.current: Encoding | None = None
+        self.target: Encoding | None = None
+        # out seq → what is needed to send that packet again on a NACK.
+        self._sent: list[tuple[int, Encoding, int, int, int, int] | None] = [None] * _SENT_RING
+        self._last_forward_at = 0.0
+        self.packets = 0
+        self.bytes = 0
+        producer.consumers.append(self)
+        if producer.kind == "audio":
+            # Audio has no keyframes: it flows from the first packet.
+            self._attach(producer.encodings[0])
+
+    # --- choosing what to forward ------------------------------------------------------
+
+    def retarget(self, encoding: Encoding | None, now: float) -> None:
+        """The allocator's choice: forward ``encoding`` (None pauses) from its next keyframe."""
+        if encoding is self.target:
+            return
+        previous = self.target
+        if previous is not None and previous is not self.current and self in previous.waiting:
+            previous.waiting.remove(self)
+        self.target = encoding
+        if encoding is None:
+            self._detach()
+            return
+        if encoding is self.current:
+            return
+        encoding.waiting.append(self)
+        self.peer.request_keyframe(encoding, now)
+
+    def switch(
+        self, encoding: Encoding, header: RtpHeader, info: Vp8Info | None, now: float
+    ) -> None:
+        """A keyframe arrived on the target: continue every counter from where we were."""
+        encoding.waiting.remove(self)
+        if encoding is not self.target:
+            return
+        self._detach()
+        elapsed_ms = (now - self._last_forward_at) * 1000 if self._last_forward_at else 0.0
+        self.sequences.sync(header.sequence)
+        self.timestamps.sync(header.timestamp, elapsed_ms, self.producer.params.clock_rate)
+        if self.pictures is not None and info is not None:
+            self.pictures.sync(info.picture_id, info.tl0picidx)
+        self._attach(encoding)
+
+    def _attach(self, encoding: Encoding) -> None:
+        self.current = encoding
+        self.target = encoding
+        encoding.consumers.append(self)
+
+    def _detach(self) -> None:
+        if self.current is not None:
+            self.current.consumers.remove(self)
+            self.current = None
+
+    def close(self) -> None:
+        self.retarget(None, 0.0)
+        if self in self.producer.consumers:
+            self.producer.consumers.remove(self)
+
+    @property
+    def layer(self) -> str:
+        if self.current is None:
+            return "off"
+        if self.producer.kind == "audio" or not self.producer.simulcast:
+            return "on"
+        return LAYERS[min(self.current.index, len(LAYERS) - 1)]
+
+    # --- the hot path ---------------------------------------------------------------------
+
+    def forward(self, data: bytes, header: RtpHeader, info: Vp8Info | None, now: float) -> None:
+        sequence = self.sequences.input(header.sequence)
+        if sequence is None:
+            return  # older than the switch: not part of this stream
+        timestamp = self.timestamps.input(header.timestamp)
+        picture_id = tl0 = -1
+        payload = None
+        pictures = self.pictures
+        if pictures is not None and info is not None and info.picture_id is not None:
+            mapped = pictures.picture_id(info.picture_id)
+            picture_id = -1 if mapped is None else mapped
+            tl0 = -1 if info.tl0picidx is None else pictures.tl0picidx(info.tl0picidx)
+            payload = rewrite_vp8(
+                data,
+                header.payload_start,
+                info,
+                mapped,
+                None if tl0 < 0 else tl0,
+                end=header.payload_end,
+            )
+        encoding = self.current
+        assert encoding is not None  # only encodings we are on call forward()
+        self._sent[sequence % _SENT_RING] = (
+            sequence,
+            encoding,
+            header.sequence,
+            timestamp,
+            picture_id,
+            tl0,
+        )
+        self._last_forward_at = now
+        self.packets += 1
+        self.peer.send_media(self, data, header, sequence, timestamp, payload)
+
+    def retransmit(self, sequence: int) -> None:
+        """A NACK from the subscriber: send that packet again, exactly as before."""
+        entry = self._sent[sequence % _SENT_RING]
+        if entry is None or entry[0] != sequence:
+            return
+        _, encoding, input_sequence, timestamp, picture_id, tl0 = entry
+        data = encoding.cache.get(input_sequence)
+        if data is None:
+            return
+        header = parse_rtp(data)
+        if header is None:
+            return
+        payload = None
+        if picture_id >= 0:
+            info = parse_vp8(data, header.payload_start, header.payload_end)
+            if info is not None:
+                payload = rewrite_vp8(
+                    data,
+                    header.payload_start,
+                    info,
+                    picture_id,
+                    None if tl0 < 0 else tl0,
+                    end=header.payload_end,
+                )
+        self.peer.send_media(self, data, header, sequence, timestamp, payload)

@@ -1,0 +1,392 @@
+"""A peer: one participant's WebRTC transport (ICE-lite, DTLS, SRTP over one bundle), the
+producers it publishes and the consumers it receives.
+
+Everything here runs synchronously inside the worker's socket callbacks or its tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sfu.bwe import Estimator
+from sfu.consumer import Consumer
+from sfu.dtls import Certificate, DtlsServer, DtlsState
+from sfu.ice import IceLite, new_credentials
+from sfu.producer import Encoding, Producer
+from sfu.rtcp import (
+    Fir,
+    Nack,
+    Pli,
+    ReceiverReport,
+    Remb,
+    ReportBlock,
+    SenderReport,
+    TransportCc,
+    TransportCcRecorder,
+    build_nack,
+    build_pli,
+    build_remb,
+    build_rr,
+    build_sdes_cname,
+    build_sr,
+    parse_rtcp,
+)
+from sfu.rtp import (
+    RtpHeader,
+    decode_mid,
+    decode_rid,
+    decode_transport_seq,
+    encode_abs_send_time,
+    encode_transport_seq,
+    is_rtcp,
+    parse_rtp,
+    read_extension,
+    rewrite,
+)
+from sfu.seq import KeyFrameRequester
+from sfu.srtp import SrtpPair
+
+if TYPE_CHECKING:
+    from sfu.router import Room, Router
+
+logger = logging.getLogger("parta.sfu")
+
+CONNECT_TIMEOUT_S = 30.0
+CONSENT_TIMEOUT_S = 30.0
+NTP_EPOCH_OFFSET = 2_208_988_800
+
+
+def _ntp(now_wall: float) -> int:
+    seconds = now_wall + NTP_EPOCH_OFFSET
+    return (int(seconds) << 32) | int((seconds % 1) * (1 << 32))
+
+
+Send = Callable[[bytes], None]
+
+
+class Peer:
+    def __init__(
+        self, router: Router, room: Room, peer_id: str, certificate: Certificate, now: float
+    ) -> None:
+        self.router = router
+        self.room = room
+        self.peer_id = peer_id
+        ufrag, pwd = new_credentials()
+        self.ice = IceLite(ufrag, pwd)
+        self._certificate = certificate
+        self.dtls: DtlsServer | None = None
+        self.srtp: SrtpPair | None = None
+        self.state = "new"
+        self.created_at = now
+        # Where we send: the selected ICE path (a UDP address or an ICE-TCP connection).
+        self.path: Any = None
+        self._send: Send | None = None
+        self.producers: dict[str, Producer] = {}
+        self.producer_mids: dict[str, Producer] = {}
+        self.by_ssrc: dict[int, Encoding] = {}
+        # (mid, rid) → encoding whose SSRC is not known yet (simulcast learns it from RTP).
+        self.by_mid_rid: dict[tuple[str, str | None], Encoding] = {}
+        self.mid_ext = 0
+        self.rid_ext = 0
+        self.transport_cc_ext = 0
+        self.consumers: dict[str, Consumer] = {}  # by producer id
+        self.consumer_by_ssrc: dict[int, Consumer] = {}
+        self.consumer_mids: dict[str, Consumer] = {}
+        self.keyframes = KeyFrameRequester()
+        self.twcc_in = TransportCcRecorder()
+        self.estimator = Estimator()
+        self._transport_seq = 0
+        self.rtcp_ssrc = int.from_bytes(os.urandom(4), "big") | 1
+        self.session_id = int.from_bytes(os.urandom(7), "big")
+        self.answers = 0
+        self.cname = f"parta-{peer_id}"[:64]
+        self.packets_in = self.packets_out = self.bytes_in = self.bytes_out = 0
+        self._last_report = now
+        self._last_twcc = now
+        # Sender reports we received: ssrc → (middle 32 bits of their NTP time, when).
+        self._sr_received: dict[int, tuple[int, float]] = {}
+
+    # --- transport ------------------------------------------------------------------------
+
+    def set_remote_fingerprints(self, fingerprints: list[tuple[str, str]]) -> None:
+        if self.dtls is None:
+            self.dtls = DtlsServer(self._certificate, fingerprints)
+
+    def stun(self, data: bytes, source: Any, now: float) -> None:
+        result = self.ice.handle(data, source, now)
+        if result.response is not None:
+            self.router.send_to(source, result.response)
+        if result.selected is not None:
+            self.path = result.selected
+            self._send = self.router.sender(result.selected)
+            self.router.by_path[result.selected] = self
+
+    def dtls_data(self, data: bytes, now: float) -> None:
+        dtls = self.dtls
+        if dtls is None:
+            return
+        dtls.receive(data, now)
+        self._flush_dtls()
+        if dtls.state is DtlsState.CONNECTED and self.srtp is None:
+            profile, rx, tx = dtls.srtp_keys()
+            self.srtp = SrtpPair.from_keys(profile, rx, tx)
+            self.state = "connected"
+            self.router.peer_state(self, "connected")
+        elif dtls.state is DtlsState.FAILED and self.state != "failed":
+            self.fail("DTLS failed")
+
+    def _flush_dtls(self) -> None:
+        if self.dtls is None or self._send is None:
+            return
+        for datagram in self.dtls.datagrams():
+            self._send(datagram)
+
+    def fail(self, reason: str) -> None:
+        self.state = "failed"
+        self.router.peer_state(self, "failed", reason)
+
+    # --- media in -------------------------------------------------------------------------
+
+    def srtp_data(self, data: bytes, now: float) -> None:
+        srtp = self.srtp
+        if srtp is None:
+            return
+        self.packets_in += 1
+        self.bytes_in += len(data)
+        if is_rtcp(data):
+            plain = srtp.unprotect_rtcp(data)
+            if plain is not None:
+                self._rtcp(plain, now)
+            return
+        plain = srtp.unprotect_rtp(data)
+        if plain is None:
+            return
+        header = parse_rtp(plain)
+        if header is None:
+            return
+        encoding = self.by_ssrc.get(header.ssrc)
+        if encoding is None:
+            encoding = self._learn(plain, header)
+            if encoding is None:
+                return
+        if self.transport_cc_ext:
+            value = read_extension(plain, header, self.transport_cc_ext)
+            if value is not None:
+                sequence = decode_transport_seq(value)
+                if sequence is not None:
+                    self.twcc_in.record(sequence, int(now * 1_000_000))
+        encoding.receive(plain, header, now)
+
+    def _learn(self, data: bytes, header: RtpHeader) -> Encoding | None:
+        """A new SSRC: find its encoding by the MID and RID header extensions."""
+        if not self.mid_ext:
+            return None
+        raw_mid = read_extension(data, header, self.mid_ext)
+        mid = decode_mid(raw_mid) if raw_mid is not None else None
+        if mid is None:
+            return None
+        rid = None
+        if self.rid_ext:
+            raw_rid = read_extension(data, header, self.rid_ext)
+            rid = decode_rid(raw_rid) if raw_rid is not None else None
+        encoding = self.by_mid_rid.get((mid, rid))
+        if encoding is None or encoding.ssrc is not None:
+            return None
+        encoding.ssrc = header.ssrc
+        self.by_ssrc[header.ssrc] = encoding
+        return encoding
+
+    def _rtcp(self, data: bytes, now: float) -> None:
+        for packet in parse_rtcp(data):
+            if isinstance(packet, Nack):
+                consumer = self.consumer_by_ssrc.get(packet.media_ssrc)
+                if consumer is not None:
+                    for sequence in packet.lost:
+                        consumer.retransmit(sequence)
+            elif isinstance(packet, (Pli, Fir)):
+                ssrcs = (
+                    [packet.media_ssrc]
+                    if isinstance(packet, Pli)
+                    else [e[0] for e in packet.entries]
+                )
+                for ssrc in ssrcs:
+                    consumer = self.consumer_by_ssrc.get(ssrc)
+                    if consumer is not None and consumer.current is not None:
+                        self.request_keyframe(consumer.current, now)
+            elif isinstance(packet, Remb):
+                self.estimator.remb(packet.bitrate, now)
+            elif isinstance(packet, TransportCc):
+                self._transport_feedback(packet, now)
+            elif isinstance(packet, SenderReport):
+                self._sr_received[packet.ssrc] = ((packet.ntp >> 16) & 0xFFFFFFFF, now)
+            elif isinstance(packet, ReceiverReport):
+                pass
+
+    def _transport_feedback(self, packet: TransportCc, now: float) -> None:
+        base = packet.reference_time * 64_000  # µs
+        arrivals: list[tuple[int, float | None]] = []
+        for sequence, delta in packet.packets:
+            arrivals.append((sequence, None if delta is None else (base + delta) / 1e6))
+        self.estimator.feedback(arrivals, now)
+
+    # --- media out ------------------------------------------------------------------------
+
+    def send_media(
+        self,
+        consumer: Consumer,
+        data: bytes,
+        header: RtpHeader,
+        sequence: int,
+        timestamp: int,
+        payload: bytes | None,
+    ) -> None:
+        send = self._send
+        srtp = self.srtp
+        if send is None or srtp is None:
+            return
+        params = consumer.params
+        extensions: list[tuple[int, bytes]] = []
+        if params.ext_mid:
+            extensions.append((params.ext_mid, params.mid.encode()))
+        if params.ext_abs_send_time:
+            extensions.append((params.ext_abs_send_time, encode_abs_send_time(time.monotonic())))
+        if params.ext_transport_cc:
+            self._transport_seq = transport_seq = (self._transport_seq + 1) & 0xFFFF
+            extensions.append((params.ext_transport_cc, encode_transport_seq(transport_seq)))
+        if params.ext_audio_level and consumer.producer.level_ext:
+            level = read_extension(data, header, consumer.producer.level_ext)
+            if level is not None:
+                extensions.append((params.ext_audio_level, level))
+        packet = rewrite(
+            data,
+            header,
+            ssrc=consumer.ssrc,
+            sequence=sequence,
+            timestamp=timestamp,
+            payload_type=params.payload_type,
+            extensions=extensions,
+            payload=payload,
+        )
+        if params.ext_transport_cc:
+            self.estimator.history.record(transport_seq, time.monotonic(), len(packet))
+        protected = srtp.protect_rtp(packet)
+        consumer.bytes += len(protected)
+        self.packets_out += 1
+        self.bytes_out += len(protected)
+        send(protected)
+
+    def send_rtcp(self, packet: bytes) -> None:
+        if self._send is not None and self.srtp is not None:
+            self._send(self.srtp.protect_rtcp(packet))
+
+    def request_keyframe(self, encoding: Encoding, now: float) -> None:
+        """Ask the publisher of ``encoding`` for a keyframe (throttled per stream)."""
+        publisher = encoding.producer.peer
+        ssrc = encoding.ssrc
+        if ssrc is None:
+            return
+        if publisher.keyframes.request(ssrc, int(now * 1000)):
+            publisher.send_rtcp(build_pli(publisher.rtcp_ssrc, ssrc))
+
+    # --- periodic ---------------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        if self.dtls is not None:
+            deadline = self.dtls.next_timeout()
+            if deadline is not None and now >= deadline:
+                self.dtls.handle_timeout(now)
+                self._flush_dtls()
+        if self.state == "new" and now - self.created_at > CONNECT_TIMEOUT_S:
+            self.fail("no ICE/DTLS connection")
+            return
+        if self.state == "connected" and self.ice.expired(now, CONSENT_TIMEOUT_S):
+            self.fail("ICE consent expired")
+            return
+        if self.srtp is None:
+            return
+        now_ms = int(now * 1000)
+        for producer in self.producers.values():
+            for encoding in producer.encodings:
+                encoding.measure(now)
+                if encoding.ssrc is not None and producer.params.nack:
+                    lost = encoding.nack.due(now_ms, 50)
+                    if lost:
+                        self.send_rtcp(build_nack(self.rtcp_ssrc, encoding.ssrc, lost))
+        for ssrc in self.keyframes.due(now_ms):
+            self.send_rtcp(build_pli(self.rtcp_ssrc, ssrc))
+        if now - self._last_twcc >= 0.1:
+            self._last_twcc = now
+            media_ssrc = next(iter(self.by_ssrc), 0)
+            for feedback in self.twcc_in.build(self.rtcp_ssrc, media_ssrc):
+                self.send_rtcp(feedback)
+        if now - self._last_report >= 1.0:
+            self._last_report = now
+            self._reports(now)
+
+    def _reports(self, now: float) -> None:
+        """Once a second: receiver reports and REMB to a publisher, sender reports to a
+        subscriber (so its browser can measure round trips and sync audio with video)."""
+        blocks = []
+        for encoding in self.by_ssrc.values():
+            sr = self._sr_received.get(encoding.ssrc or 0)
+            lsr, dlsr = (0, 0) if sr is None else (sr[0], int((now - sr[1]) * 65536))
+            blocks.append(
+                ReportBlock(
+                    ssrc=encoding.ssrc or 0,
+                    fraction_lost=0,
+                    cumulative_lost=0,
+                    highest_seq=0,
+                    jitter=0,
+                    lsr=lsr,
+                    dlsr=dlsr,
+                )
+            )
+        parts = [build_rr(self.rtcp_ssrc, blocks[:31])] if blocks else []
+        if self.by_ssrc:
+            parts.append(build_remb(self.rtcp_ssrc, self._remb_cap(), sorted(self.by_ssrc)))
+        wall = time.time()
+        parts.extend(
+            build_sr(
+                consumer.ssrc,
+                _ntp(wall),
+                consumer.timestamps.last_output,
+                consumer.packets,
+                consumer.bytes,
+            )
+            for consumer in self.consumers.values()
+            if consumer.packets
+        )
+        if parts:
+            parts.append(build_sdes_cname(self.rtcp_ssrc, self.cname))
+            self.send_rtcp(b"".join(parts))
+
+    def _remb_cap(self) -> int:
+        """What this publisher should send at most: its layers that someone watches, with
+        headroom; layers nobody needs are capped away (Chrome drops the top ones first)."""
+        needed = 0
+        for producer in self.producers.values():
+            if producer.kind == "audio":
+                needed += 64_000
+                continue
+            top = max(
+                (c.target.index for c in producer.consumers if c.target is not None), default=-1
+            )
+            if top < 0:
+                needed += 150_000  # keep the lowest layer alive for whoever comes next
+                continue
+            # A layer's own rate, before it flows, is guessed from the usual q/h/f ladder.
+            ladder = (200_000, 700_000, 2_500_000)
+            needed += sum(
+                max(e.bitrate, ladder[min(e.index, 2)]) for e in producer.encodings[: top + 1]
+            )
+        return max(300_000, int(needed * 1.3))
+
+    def close(self) -> None:
+        if self.dtls is not None:
+            self.dtls.close()
+            self._flush_dtls()
+        self.state = "closed"
