@@ -25,6 +25,7 @@ from typing import Any
 
 from bench.chat_worker import stamp
 from bench.procstat import sample
+from bench.profile import sampled, top_frames
 from protocol.client import Client
 from protocol.messages import ChatPost, encode_request
 from protocol.websocket import (
@@ -50,6 +51,8 @@ class Run:
     deliveries: int
     expected_deliveries: int
     server_cpu_s: float
+    server_user_s: float
+    server_system_s: float
     cpu_us_per_delivery: float
     latency_ms: dict[str, float] = field(default_factory=dict)
 
@@ -187,23 +190,32 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 
 async def _fan_out(
-    target: str, pid: int, workers: Workers, post: Any, messages: int, rate: float, expected: int
-) -> tuple[float, int, list[float]]:
-    start = sample(pid)
-    for number in range(messages):
-        await post(number)
-        await asyncio.sleep(1 / rate)
-    deadline = time.monotonic() + 60
-    delivered = workers.count()
-    while delivered < expected and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
+    target: str,
+    pid: int,
+    workers: Workers,
+    post: Any,
+    args: argparse.Namespace,
+    expected: int,
+) -> tuple[tuple[float, float], int, list[float]]:
+    profile = None if args.profile is None else args.profile.with_suffix(f".{target}.txt")
+    with sampled(pid, profile):
+        start = sample(pid)
+        for number in range(args.messages):
+            await post(number)
+            await asyncio.sleep(1 / args.rate)
+        deadline = time.monotonic() + 60
         delivered = workers.count()
-    end = sample(pid)
-    cpu = end.cpu_s - start.cpu_s
+        while delivered < expected and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            delivered = workers.count()
+        end = sample(pid)
+    if profile is not None and profile.exists():
+        print(f"  {target} profile (self time): {profile}")
+        for frame, share in top_frames(profile, 12):
+            print(f"    {share:6.1%}  {frame}")
     user, system = end.user_s - start.user_s, end.system_s - start.system_s
-    print(f"  {target}: server user {user:.2f} s, system {system:.2f} s")
     latencies = [x for r in workers.report() for x in r["latencies_ms"]]
-    return cpu, delivered, latencies
+    return (user, system), delivered, latencies
 
 
 async def run_parta(args: argparse.Namespace, workdir: Path) -> Run:
@@ -229,7 +241,7 @@ async def run_parta(args: argparse.Namespace, workdir: Path) -> Run:
                 await sender.post(chat_id, stamp(number, args.size))
 
             cpu, delivered, latencies = await _fan_out(
-                "parta", server.pid, workers, post, args.messages, args.rate, ready * args.messages
+                "parta", server.pid, workers, post, args, ready * args.messages
             )
         finally:
             workers.stop()
@@ -260,13 +272,7 @@ async def run_baseline(args: argparse.Namespace) -> Run:
                 await sender.post(number, stamp(number, args.size))
 
             cpu, delivered, latencies = await _fan_out(
-                "websockets",
-                server.pid,
-                workers,
-                post,
-                args.messages,
-                args.rate,
-                ready * args.messages,
+                "websockets", server.pid, workers, post, args, ready * args.messages
             )
         finally:
             workers.stop()
@@ -294,10 +300,11 @@ def _result(
     rss_idle: int,
     rss_connected: int,
     args: argparse.Namespace,
-    cpu: float,
+    cpu_split: tuple[float, float],
     delivered: int,
     latencies: list[float],
 ) -> Run:
+    cpu = sum(cpu_split)
     return Run(
         target=target,
         connections=ready,
@@ -309,6 +316,8 @@ def _result(
         deliveries=delivered,
         expected_deliveries=ready * args.messages,
         server_cpu_s=round(cpu, 3),
+        server_user_s=round(cpu_split[0], 3),
+        server_system_s=round(cpu_split[1], 3),
         cpu_us_per_delivery=round(cpu / max(delivered, 1) * 1e6, 3),
         latency_ms=_percentiles(latencies),
     )
@@ -323,6 +332,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help="postgresql://… (default: SQLite in a temporary data dir)")
     parser.add_argument("--vs", choices=["websockets"], help="run the same against a baseline")
     parser.add_argument("--out", type=Path, help="JSON results file (default bench/results/…)")
+    parser.add_argument(
+        "--profile", type=Path, help="sample the servers with py-spy into PROFILE.<target>.txt"
+    )
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -333,7 +345,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {
         "scenario": "chat-fanout",
         "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "params": {k: v for k, v in vars(args).items() if k not in ("out", "func")},
+        "params": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "runs": [asdict(r) for r in runs],
     }
     if len(runs) == 2 and runs[1].cpu_us_per_delivery > 0:
@@ -348,7 +360,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             f"{r.target:>10}: {r.connections} conns ({r.failed} failed), "
             f"{r.bytes_per_connection / 1024:.2f} KiB/conn, "
             f"{r.deliveries}/{r.expected_deliveries} deliveries, "
-            f"{r.cpu_us_per_delivery:.2f} µs CPU/delivery, latency {r.latency_ms}"
+            f"{r.cpu_us_per_delivery:.2f} µs CPU/delivery (user {r.server_user_s} s, "
+            f"system {r.server_system_s} s), latency {r.latency_ms}"
         )
     if "ratio_cpu_per_delivery" in result:
         print(f"parta / websockets CPU per delivery: {result['ratio_cpu_per_delivery']}")
