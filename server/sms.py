@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Protocol
 
 import orjson
+
 from protocol.client import http_request
 
 logger = logging.getLogger("parta.sms")
