@@ -223,7 +223,8 @@ async def run_parta(args: argparse.Namespace, workdir: Path) -> Run:
     users = _loadtest_users(data_dir, args.db, args.clients + 1)
     tokens = [u["token"] for u in users["users"]]
     chat_id = users["chats"][0]["chat_id"]
-    cmd = [sys.executable, "-m", "server", "serve", "--port", "0", "--data-dir", str(data_dir)]
+    cmd = [sys.executable, "-m", "server", "serve", "--port", "0", "--sfu-workers", "0"]
+    cmd += ["--data-dir", str(data_dir)]
     server, started = _start(cmd + (["--db", args.db] if args.db else []))
     try:
         sender = Client(started["url"], tokens[0])

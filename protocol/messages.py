@@ -186,6 +186,88 @@ class ChatRead(Request, frozen=True):
     seq: Seq
 
 
+# --- calls (media signalling; the media itself flows to an SFU worker, not through here) --
+
+TrackId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+Source = Literal["mic", "camera", "screen", "screen-audio"]
+Layer = Literal["off", "low", "medium", "high"]
+
+
+class CallJoin(Request, frozen=True):
+    """Join the call of a chat: get a media transport on the SFU and the tracks in it."""
+
+    type: ClassVar[str] = "call.join"
+    chat_id: Id
+
+
+class MediaCandidate(Body, frozen=True):
+    protocol: Literal["udp", "tcp"]
+    address: str
+    port: int
+
+
+class Track(Body, frozen=True):
+    track_id: TrackId
+    account_id: Id
+    kind: Literal["audio", "video"]
+    source: Source
+
+
+class CallJoined(Body, frozen=True):
+    chat_id: Id
+    peer_id: str
+    ice_ufrag: str
+    ice_pwd: str
+    fingerprint: str
+    candidates: list[MediaCandidate]
+    tracks: list[Track]
+
+
+class CallOffer(Request, frozen=True):
+    """The client's SDP offer: ``sources`` names what each sending mid carries,
+    ``subscriptions`` the remote track each receiving mid wants."""
+
+    type: ClassVar[str] = "call.offer"
+    sdp: Annotated[str, msgspec.Meta(min_length=1, max_length=1 << 20)]
+    sources: Annotated[dict[str, Source], msgspec.Meta(max_length=64)] = {}
+    subscriptions: Annotated[dict[str, TrackId], msgspec.Meta(max_length=512)] = {}
+
+
+class CallAnswer(Body, frozen=True):
+    sdp: str
+
+
+class CallLayer(Request, frozen=True):
+    """What this client shows a remote video track as: off, a thumbnail, a tile, the stage."""
+
+    type: ClassVar[str] = "call.layer"
+    track_id: TrackId
+    layer: Layer
+
+
+class CallLeave(Request, frozen=True):
+    type: ClassVar[str] = "call.leave"
+
+
+class CallTracks(Body, frozen=True):
+    """Push: the tracks of the call now (the client renegotiates to receive new ones)."""
+
+    chat_id: Id
+    tracks: list[Track]
+
+
+class CallSpeaker(Body, frozen=True):
+    chat_id: Id
+    account_id: Id
+
+
+class CallReconnect(Body, frozen=True):
+    """Push: the call's media server went away; join again."""
+
+    chat_id: Id
+    reason: str
+
+
 class ErrorBody(Body, frozen=True):
     code: str
     message: str
@@ -195,6 +277,9 @@ class ErrorBody(Body, frozen=True):
 
 PUSH_EVENT: Final = "event"
 PUSH_CHAT: Final = "chat"
+PUSH_CALL_TRACKS: Final = "call.tracks"
+PUSH_CALL_SPEAKER: Final = "call.speaker"
+PUSH_CALL_RECONNECT: Final = "call.reconnect"
 REPLY_OK: Final = "ok"
 REPLY_ERROR: Final = "error"
 
@@ -210,6 +295,10 @@ REQUESTS: Final[dict[str, type[Request]]] = {
         ChatHistory,
         Sync,
         ChatRead,
+        CallJoin,
+        CallOffer,
+        CallLayer,
+        CallLeave,
     )
 }
 
@@ -224,9 +313,19 @@ REPLIES: Final[dict[str, type[Body]]] = {
     ChatHistory.type: HistoryResult,
     Sync.type: SyncResult,
     ChatRead.type: Done,
+    CallJoin.type: CallJoined,
+    CallOffer.type: CallAnswer,
+    CallLayer.type: Done,
+    CallLeave.type: Done,
 }
 
-PUSHES: Final[dict[str, type[Body]]] = {PUSH_EVENT: Event, PUSH_CHAT: ChatInfo}
+PUSHES: Final[dict[str, type[Body]]] = {
+    PUSH_EVENT: Event,
+    PUSH_CHAT: ChatInfo,
+    PUSH_CALL_TRACKS: CallTracks,
+    PUSH_CALL_SPEAKER: CallSpeaker,
+    PUSH_CALL_RECONNECT: CallReconnect,
+}
 
 _envelope_decoder = msgspec.msgpack.Decoder(Envelope)
 _request_decoders = {name: msgspec.msgpack.Decoder(cls) for name, cls in REQUESTS.items()}

@@ -21,11 +21,13 @@ from server.api.static import StaticApi
 from server.bus.local import LocalBus
 from server.config import Settings
 from server.domain.auth import AuthService
+from server.domain.calls import CallService
 from server.domain.chats import ChatService
 from server.domain.clock import system_clock
 from server.gateway.dispatch import Dispatcher
 from server.gateway.server import Gateway
 from server.gateway.websocket import Flusher
+from server.media.workers import WorkerConfig, WorkerPool
 from server.security import load_or_create_secret
 from server.sms import OutboxSender, SmsSender, WebhookSender
 from server.store import Store, open_store
@@ -57,12 +59,23 @@ class App:
         self.bus = LocalBus(self.flusher)
         self.auth = AuthService(store, sms, secret, settings.limits, clock)
         self.chats = ChatService(store, self.bus, clock)
+        self.media = WorkerPool(
+            WorkerConfig(
+                count=settings.sfu_workers,
+                host=settings.media_host,
+                announce=settings.media_announce or settings.media_host,
+                base_port=settings.media_port,
+            ),
+            on_event=lambda worker, event: self.calls.media_event(event),
+            on_lost=lambda worker, rooms: self.calls.worker_lost(rooms),
+        )
+        self.calls = CallService(self.media, self.chats)
         router = Router()
         HealthApi(store, parta_version()).register(router)
         AuthApi(self.auth, settings).register(router)
         StaticApi(WEBCLIENT_DIST).register(router)
         self.router = router
-        self.dispatcher = Dispatcher(self.auth, self.chats, store, self.bus)
+        self.dispatcher = Dispatcher(self.auth, self.chats, self.calls, store, self.bus)
         self.gateway = Gateway(settings, router, self.dispatcher, self.flusher)
 
 
@@ -80,6 +93,8 @@ async def serve(settings: Settings) -> None:
     store = await open_store(settings.db, settings.data_dir)
     app = App(settings, store)
     port = await app.gateway.start(sock)
+    # Media workers start beside the gateway: chat does not wait for them.
+    media_start = asyncio.get_running_loop().create_task(app.media.start())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -95,4 +110,6 @@ async def serve(settings: Settings) -> None:
     await stop.wait()
     logger.info("shutting down")
     await app.gateway.shutdown()
+    media_start.cancel()
+    await app.media.stop()
     await store.close()

@@ -16,6 +16,7 @@ import uvloop
 
 from server.config import Settings, limits_from_env
 from server.logs import setup_logging
+from server.media.workers import default_worker_count
 
 T = TypeVar("T")
 
@@ -50,6 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     serve.add_argument("--public-url", help="the address people reach (default http://host:port)")
     serve.add_argument("--sms-webhook-url", default=os.environ.get("PARTA_SMS_WEBHOOK_URL"))
+    serve.add_argument(
+        "--sfu-workers",
+        type=int,
+        default=int(os.environ.get("PARTA_SFU_WORKERS", default_worker_count())),
+        help="SFU worker processes (default: one per core; 0 turns calls off)",
+    )
+    serve.add_argument("--media-host", default="127.0.0.1", help="address SFU workers bind")
+    serve.add_argument(
+        "--media-announce", help="address put in ICE candidates (default: the media host)"
+    )
+    serve.add_argument(
+        "--media-port",
+        type=int,
+        default=int(os.environ.get("PARTA_MEDIA_PORT", "40000")),
+        help="UDP and ICE-TCP port of the first SFU worker; the next ones follow (0: any free)",
+    )
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     _common(migrate)
@@ -79,6 +96,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         port=args.port,
         public_url=args.public_url,
         sms_webhook_url=args.sms_webhook_url,
+        sfu_workers=args.sfu_workers,
+        media_host=args.media_host,
+        media_announce=args.media_announce,
+        media_port=args.media_port,
     )
 
 

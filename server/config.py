@@ -45,6 +45,12 @@ class Settings:
     public_url: str | None = None
     sms_webhook_url: str | None = None
     log_json: bool = False
+    # SFU workers (processes); 0 turns calls off. Worker i listens on media_port + i
+    # (UDP and ICE-TCP), or on a free port when media_port is 0.
+    sfu_workers: int = 1
+    media_host: str = "127.0.0.1"
+    media_announce: str | None = None
+    media_port: int = 0
     limits: Limits = field(default_factory=Limits)
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -13,6 +14,11 @@ from protocol.messages import (
     Auth,
     AuthOk,
     Body,
+    CallAnswer,
+    CallJoin,
+    CallLayer,
+    CallLeave,
+    CallOffer,
     ChatAddMember,
     ChatCreate,
     ChatCreated,
@@ -37,6 +43,7 @@ from protocol.messages import (
 )
 from server.bus.local import LocalBus
 from server.domain.auth import AuthService
+from server.domain.calls import CallService
 from server.domain.chats import MAX_SYNC_PAGE, ChatService
 from server.domain.errors import DomainError
 from server.gateway.websocket import WsConnection
@@ -48,9 +55,13 @@ RequestHandler = Callable[[WsConnection, int, Any], Awaitable[Body]]
 
 
 class Dispatcher:
-    def __init__(self, auth: AuthService, chats: ChatService, store: Store, bus: LocalBus) -> None:
+    def __init__(
+        self, auth: AuthService, chats: ChatService, calls: CallService, store: Store, bus: LocalBus
+    ) -> None:
         self._auth = auth
         self._chats = chats
+        self._calls = calls
+        self._leaving: set[asyncio.Task[None]] = set()
         self._store = store
         self._bus = bus
         self._handlers: dict[type[Request], RequestHandler] = {
@@ -62,6 +73,10 @@ class Dispatcher:
             ChatHistory: self._chat_history,
             Sync: self._sync,
             ChatRead: self._chat_read,
+            CallJoin: self._call_join,
+            CallOffer: self._call_offer,
+            CallLayer: self._call_layer,
+            CallLeave: self._call_leave,
         }
 
     async def handle(self, conn: WsConnection, frame: bytes) -> None:
@@ -92,6 +107,10 @@ class Dispatcher:
 
     def closed(self, conn: WsConnection) -> None:
         self._bus.detach(conn)
+        if self._calls.in_call(conn):
+            task = asyncio.get_running_loop().create_task(self._calls.leave(conn))
+            self._leaving.add(task)
+            task.add_done_callback(self._leaving.discard)
 
     async def _authenticate(self, conn: WsConnection, request_id: int, token: str) -> None:
         if conn.account_id is not None:
@@ -146,6 +165,21 @@ class Dispatcher:
 
     async def _chat_read(self, conn: WsConnection, actor: int, req: ChatRead) -> Body:
         await self._chats.mark_read(actor, req.chat_id, req.seq)
+        return Done()
+
+    async def _call_join(self, conn: WsConnection, actor: int, req: CallJoin) -> Body:
+        return await self._calls.join(conn, actor, req.chat_id)
+
+    async def _call_offer(self, conn: WsConnection, actor: int, req: CallOffer) -> Body:
+        sdp = await self._calls.offer(conn, req.sdp, req.sources, req.subscriptions)
+        return CallAnswer(sdp=sdp)
+
+    async def _call_layer(self, conn: WsConnection, actor: int, req: CallLayer) -> Body:
+        await self._calls.layer(conn, req.track_id, req.layer)
+        return Done()
+
+    async def _call_leave(self, conn: WsConnection, actor: int, req: CallLeave) -> Body:
+        await self._calls.leave(conn)
         return Done()
 
     async def _sync(self, conn: WsConnection, actor: int, req: Sync) -> Body:

@@ -174,6 +174,9 @@ class WorkerPool:
     async def start(self) -> None:
         await asyncio.gather(*(w.start() for w in self.workers))
 
+    def worker_for(self, room_id: str) -> Worker | None:
+        return self._room_worker.get(room_id)
+
     async def stop(self) -> None:
         self._closing = True
         for task in self._restarts:
@@ -188,9 +191,6 @@ class WorkerPool:
                 except TimeoutError:
                     worker.process.kill()
                     await worker.process.wait()
-
-    def worker_for(self, room_id: str) -> Worker | None:
-        return self._room_worker.get(room_id)
 
     async def place(self, room_id: str) -> Worker:
         """The worker hosting ``room_id``, creating the room on the least busy one."""

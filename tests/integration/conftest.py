@@ -43,8 +43,14 @@ class RunningServer:
         return client
 
 
-def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None) -> RunningServer:
-    """Start ``parta serve`` on a free port and wait for its "listening" line."""
+def start_server(
+    data_dir: Path, *extra: str, env: dict[str, str] | None = None, sfu_workers: int = 0
+) -> RunningServer:
+    """Start ``parta serve`` on a free port and wait for its "listening" line.
+
+    Without ``sfu_workers`` no media worker is started (chat tests need none); with them
+    they take free ports, so servers in parallel never clash.
+    """
     process = subprocess.Popen(
         [
             sys.executable,
@@ -55,6 +61,10 @@ def start_server(data_dir: Path, *extra: str, env: dict[str, str] | None = None)
             "0",
             "--data-dir",
             str(data_dir),
+            "--sfu-workers",
+            str(sfu_workers),
+            "--media-port",
+            "0",
             *extra,
         ],
         stdout=subprocess.PIPE,

@@ -48,6 +48,8 @@ def strategy(t: mi.Type) -> st.SearchStrategy[Any]:
         return st.one_of(*(strategy(member) for member in t.types))
     if isinstance(t, mi.ListType):
         return st.lists(strategy(t.item_type), min_size=t.min_length or 0, max_size=5)
+    if isinstance(t, mi.DictType):
+        return st.dictionaries(strategy(t.key_type), strategy(t.value_type), max_size=3)
     if isinstance(t, mi.TupleType):
         return st.tuples(*(strategy(item) for item in t.item_types))
     if isinstance(t, mi.StructType):
