@@ -58,6 +58,8 @@ logger = logging.getLogger("parta.sfu")
 CONNECT_TIMEOUT_S = 30.0
 CONSENT_TIMEOUT_S = 30.0
 NTP_EPOCH_OFFSET = 2_208_988_800
+# What each simulcast layer (q, h, f) usually needs before its real rate is measured.
+LADDER_BPS = (200_000, 700_000, 2_500_000)
 
 
 def _ntp(now_wall: float) -> int:
@@ -168,17 +170,19 @@ class Peer:
         header = parse_rtp(plain)
         if header is None:
             return
-        encoding = self.by_ssrc.get(header.ssrc)
-        if encoding is None:
-            encoding = self._learn(plain, header)
-            if encoding is None:
-                return
         if self.transport_cc_ext:
+            # Every packet counts for the sender's estimate, padding and probes included
+            # (they come on streams we do not forward): report them all as received.
             value = read_extension(plain, header, self.transport_cc_ext)
             if value is not None:
                 sequence = decode_transport_seq(value)
                 if sequence is not None:
                     self.twcc_in.record(sequence, int(now * 1_000_000))
+        encoding = self.by_ssrc.get(header.ssrc)
+        if encoding is None:
+            encoding = self._learn(plain, header)
+            if encoding is None:
+                return
         encoding.receive(plain, header, now)
 
     def _learn(self, data: bytes, header: RtpHeader) -> Encoding | None:
@@ -365,23 +369,20 @@ class Peer:
             self.send_rtcp(b"".join(parts))
 
     def _remb_cap(self) -> int:
-        """What this publisher should send at most: its layers that someone watches, with
-        headroom; layers nobody needs are capped away (Chrome drops the top ones first)."""
+        """What this publisher should send at most: the layers its subscribers ask for,
+        with headroom. Layers nobody wants are capped away (Chrome drops the top ones
+        first); with no subscriber only the lowest stays, for whoever comes next."""
         needed = 0
         for producer in self.producers.values():
             if producer.kind == "audio":
                 needed += 64_000
                 continue
             top = max(
-                (c.target.index for c in producer.consumers if c.target is not None), default=-1
+                (min(c.preferred, len(producer.encodings) - 1) for c in producer.consumers),
+                default=0,
             )
-            if top < 0:
-                needed += 150_000  # keep the lowest layer alive for whoever comes next
-                continue
-            # A layer's own rate, before it flows, is guessed from the usual q/h/f ladder.
-            ladder = (200_000, 700_000, 2_500_000)
             needed += sum(
-                max(e.bitrate, ladder[min(e.index, 2)]) for e in producer.encodings[: top + 1]
+                max(e.bitrate, LADDER_BPS[min(e.index, 2)]) for e in producer.encodings[: top + 1]
             )
         return max(300_000, int(needed * 1.3))
 

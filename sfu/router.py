@@ -47,7 +47,7 @@ from sfu.consumer import LAYERS
 from sfu.dtls import Certificate
 from sfu.ice import new_credentials, stun_local_ufrag
 from sfu.negotiate import negotiate
-from sfu.peer import Peer, Send
+from sfu.peer import LADDER_BPS, Peer, Send
 from sfu.producer import Encoding, Producer
 from sfu.rtcp import build_bye
 from sfu.speaker import SpeakerDetector
@@ -56,8 +56,6 @@ logger = logging.getLogger("parta.sfu")
 
 Emit = Callable[[str, Body], None]
 ALLOCATE_EVERY_S = 0.5
-# Before a layer's rate is measured, guess it from the usual q/h/f ladder.
-LADDER_BPS = (150_000, 500_000, 1_700_000)
 
 
 class Room:
