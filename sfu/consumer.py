@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sfu.producer import Encoding, Producer, RtpParams
-from sfu.rtp import RtpHeader, parse_rtp
+from sfu.rtp import ExtensionPacker, RtpHeader, parse_rtp
 from sfu.seq import PictureIdMapper, SeqManager, TimestampMapper
-from sfu.vp8 import Vp8Info, parse_vp8, rewrite_vp8
+from sfu.vp8 import Vp8Info, parse_vp8, vp8_descriptor
 
 if TYPE_CHECKING:
     from sfu.peer import Peer
@@ -29,6 +29,7 @@ class Consumer:
         "_sent",
         "bytes",
         "current",
+        "packer",
         "packets",
         "params",
         "peer",
@@ -49,6 +50,7 @@ class Consumer:
         self.sequences = SeqManager()
         self.timestamps = TimestampMapper()
         self.pictures = PictureIdMapper() if producer.codec == "vp8" else None
+        self.packer = _packer(params, producer.kind)
         # Index of the layer the subscriber wants (its tile size); -1 is "off".
         self.preferred = len(LAYERS) - 1
         self.current: Encoding | None = None
@@ -121,25 +123,24 @@ class Consumer:
 
     # --- the hot path ---------------------------------------------------------------------
 
-    def forward(self, data: bytes, header: RtpHeader, info: Vp8Info | None, now: float) -> None:
+    def forward(
+        self, data: bytes, header: RtpHeader, info: Vp8Info | None, level: int, now: float
+    ) -> None:
+        """Forward one packet of the encoding we are on; ``level`` is its audio level in
+        -dBov (-1: none), read once for all consumers."""
         sequence = self.sequences.input(header.sequence)
         if sequence is None:
-            return  # older than the switch: not part of this stream
+            return  # dropped, or older than the switch: not part of this stream
         timestamp = self.timestamps.input(header.timestamp)
         picture_id = tl0 = -1
-        payload = None
+        descriptor = None
         pictures = self.pictures
         if pictures is not None and info is not None and info.picture_id is not None:
             mapped = pictures.picture_id(info.picture_id)
             picture_id = -1 if mapped is None else mapped
             tl0 = -1 if info.tl0picidx is None else pictures.tl0picidx(info.tl0picidx)
-            payload = rewrite_vp8(
-                data,
-                header.payload_start,
-                info,
-                mapped,
-                None if tl0 < 0 else tl0,
-                end=header.payload_end,
+            descriptor = vp8_descriptor(
+                data, header.payload_start, info, mapped, None if tl0 < 0 else tl0
             )
         encoding = self.current
         assert encoding is not None  # only encodings we are on call forward()
@@ -153,9 +154,9 @@ class Consumer:
         )
         self._last_forward_at = now
         self.packets += 1
-        self.peer.send_media(self, data, header, sequence, timestamp, payload)
+        self.peer.send_media(self, data, header, sequence, timestamp, descriptor, level, now)
 
-    def retransmit(self, sequence: int) -> None:
+    def retransmit(self, sequence: int, now: float) -> None:
         """A NACK from the subscriber: send that packet again, exactly as before."""
         entry = self._sent[sequence % _SENT_RING]
         if entry is None or entry[0] != sequence:
@@ -167,16 +168,30 @@ class Consumer:
         header = parse_rtp(data)
         if header is None:
             return
-        payload = None
+        descriptor = None
         if picture_id >= 0:
             info = parse_vp8(data, header.payload_start, header.payload_end)
             if info is not None:
-                payload = rewrite_vp8(
-                    data,
-                    header.payload_start,
-                    info,
-                    picture_id,
-                    None if tl0 < 0 else tl0,
-                    end=header.payload_end,
+                descriptor = vp8_descriptor(
+                    data, header.payload_start, info, picture_id, None if tl0 < 0 else tl0
                 )
-        self.peer.send_media(self, data, header, sequence, timestamp, payload)
+        self.peer.send_media(self, data, header, sequence, timestamp, descriptor, -1, now)
+
+
+def _packer(params: RtpParams, kind: str) -> ExtensionPacker | None:
+    """One precompiled extension block per consumer, when its ids fit the one-byte form."""
+    ids = (
+        params.ext_mid,
+        params.ext_abs_send_time,
+        params.ext_transport_cc,
+        params.ext_audio_level,
+    )
+    if not all(0 <= i <= 14 for i in ids) or len(params.mid) > 16:
+        return None
+    return ExtensionPacker(
+        mid_id=params.ext_mid,
+        mid=params.mid,
+        abs_send_time_id=params.ext_abs_send_time,
+        transport_cc_id=params.ext_transport_cc,
+        audio_level_id=params.ext_audio_level if kind == "audio" else None,
+    )

@@ -16,7 +16,7 @@ from sfu.bwe import Estimator
 from sfu.consumer import Consumer
 from sfu.dtls import Certificate, DtlsServer, DtlsState
 from sfu.ice import IceLite, new_credentials
-from sfu.producer import Encoding, Producer
+from sfu.producer import Encoding, Producer, RtpParams
 from sfu.rtcp import (
     Fir,
     Nack,
@@ -210,7 +210,7 @@ class Peer:
                 consumer = self.consumer_by_ssrc.get(packet.media_ssrc)
                 if consumer is not None:
                     for sequence in packet.lost:
-                        consumer.retransmit(sequence)
+                        consumer.retransmit(sequence, now)
             elif isinstance(packet, (Pli, Fir)):
                 ssrcs = (
                     [packet.media_ssrc]
@@ -246,25 +246,24 @@ class Peer:
         header: RtpHeader,
         sequence: int,
         timestamp: int,
-        payload: bytes | None,
+        descriptor: bytes | None,
+        level: int,
+        now: float,
     ) -> None:
+        """Rewrite one packet for ``consumer`` and send it: the per-subscriber hot path."""
         send = self._send
         srtp = self.srtp
         if send is None or srtp is None:
             return
         params = consumer.params
-        extensions: list[tuple[int, bytes]] = []
-        if params.ext_mid:
-            extensions.append((params.ext_mid, params.mid.encode()))
-        if params.ext_abs_send_time:
-            extensions.append((params.ext_abs_send_time, encode_abs_send_time(time.monotonic())))
-        if params.ext_transport_cc:
-            self._transport_seq = transport_seq = (self._transport_seq + 1) & 0xFFFF
-            extensions.append((params.ext_transport_cc, encode_transport_seq(transport_seq)))
-        if params.ext_audio_level and consumer.producer.level_ext:
-            level = read_extension(data, header, consumer.producer.level_ext)
-            if level is not None:
-                extensions.append((params.ext_audio_level, level))
+        self._transport_seq = transport_seq = (self._transport_seq + 1) & 0xFFFF
+        packer = consumer.packer
+        if packer is not None:
+            extensions: bytes | list[tuple[int, bytes]] = packer.pack(
+                transport_seq, now, level >= 0 and level < 127, level if level >= 0 else 127
+            )
+        else:
+            extensions = self._extensions(params, transport_seq, level, now)
         packet = rewrite(
             data,
             header,
@@ -273,15 +272,32 @@ class Peer:
             timestamp=timestamp,
             payload_type=params.payload_type,
             extensions=extensions,
-            payload=payload,
+            descriptor=descriptor,
         )
         if params.ext_transport_cc:
-            self.estimator.history.record(transport_seq, time.monotonic(), len(packet))
+            self.estimator.history.record(transport_seq, now, len(packet))
         protected = srtp.protect_rtp(packet)
-        consumer.bytes += len(protected)
+        size = len(protected)
+        consumer.bytes += size
         self.packets_out += 1
-        self.bytes_out += len(protected)
+        self.bytes_out += size
         send(protected)
+
+    @staticmethod
+    def _extensions(
+        params: RtpParams, transport_seq: int, level: int, now: float
+    ) -> list[tuple[int, bytes]]:
+        """The slow general path, for extension ids the one-byte packer cannot take."""
+        extensions = []
+        if params.ext_mid:
+            extensions.append((params.ext_mid, params.mid.encode()))
+        if params.ext_abs_send_time:
+            extensions.append((params.ext_abs_send_time, encode_abs_send_time(now)))
+        if params.ext_transport_cc:
+            extensions.append((params.ext_transport_cc, encode_transport_seq(transport_seq)))
+        if params.ext_audio_level and level >= 0:
+            extensions.append((params.ext_audio_level, bytes([level & 0x7F])))
+        return extensions
 
     def send_rtcp(self, packet: bytes) -> None:
         if self._send is not None and self.srtp is not None:

@@ -90,6 +90,7 @@ class Encoding:
         producer = self.producer
         info = None
         keyframe = False
+        level = -1
         codec = producer.codec
         if codec == "vp8":
             info = parse_vp8(data, header.payload_start, header.payload_end)
@@ -97,11 +98,11 @@ class Encoding:
         elif codec == "h264":
             keyframe = h264_is_keyframe(data, header.payload_start, header.payload_end)
         elif producer.level_ext:
-            level = read_extension(data, header, producer.level_ext)
-            if level is not None:
-                decoded = decode_audio_level(level)
-                if decoded is not None:
-                    producer.peer.room.speakers.level(producer, decoded[1], now)
+            raw = read_extension(data, header, producer.level_ext)
+            decoded = None if raw is None else decode_audio_level(raw)
+            if decoded is not None:
+                level = decoded[1]
+                producer.peer.room.speakers.level(producer, level, now)
         if producer.params.nack:
             self.nack.received(sequence, int(now * 1000), keyframe)
         if keyframe:
@@ -110,10 +111,13 @@ class Encoding:
                 for consumer in self.waiting[:]:
                     consumer.switch(self, header, info, now)
         for consumer in self.consumers:
-            consumer.forward(data, header, info, now)
+            consumer.forward(data, header, info, level, now)
 
     def measure(self, now: float) -> None:
         """Called every tick: refresh the bitrate over the last window."""
+        if not self._window_start:
+            self._window_start = now  # the first window starts now, not at time zero
+            return
         elapsed = now - self._window_start
         if elapsed >= RATE_WINDOW_S:
             self.bitrate = int(self._window_bytes * 8 / elapsed)

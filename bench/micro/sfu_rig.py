@@ -1,0 +1,168 @@
+"""An SFU router in memory: one publisher, N subscribers, real SDP, real SRTP, no sockets.
+
+Peers are negotiated from a real Chromium offer (three simulcast RIDs, audio) and then
+marked connected with SRTP keys we know, so packets can be fed straight into the router
+and what it sends is collected. Used by the per-packet micro-benchmark and the router's
+unit tests (tests/unit/test_router.py).
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+from pylibsrtp import Policy, Session
+
+from protocol.sfu_control import PeerCreate, PeerOffer, ProducerInfo, RoomCreate
+from sfu.dtls import Certificate
+from sfu.peer import Peer
+from sfu.router import Router
+from sfu.srtp import SrtpPair, SrtpProfile
+
+OFFER = (
+    Path(__file__).resolve().parents[2]
+    / "tests"
+    / "fixtures"
+    / "sdp"
+    / "chromium-156-pubsub-offer.sdp"
+).read_text()
+# The fixture's header extension ids (Chromium's usual ones) and sections.
+EXT_LEVEL, EXT_ABS, EXT_TWCC, EXT_MID, EXT_RID = 1, 2, 3, 4, 10
+AUDIO_MID, VIDEO_MID, RECV_VIDEO_MID, RECV_AUDIO_MID = "0", "1", "2", "3"
+VP8_PT, OPUS_PT = 96, 111
+LAYER_SSRCS = {"q": 0x1000_0001, "h": 0x1000_0002, "f": 0x1000_0003}
+KEY = bytes(range(28))  # AEAD_AES_128_GCM: 16-byte key + 12-byte salt, browser → SFU
+SFU_KEY = bytes(range(100, 128))  # SFU → browser
+
+
+def vp8_payload(picture_id: int, tl0: int, keyframe: bool, start: bool, size: int) -> bytes:
+    """A VP8 payload descriptor (X, I with a 15-bit picture id, L, T) and a payload."""
+    first = 0x80 | (0x10 if start else 0)  # X, S (PID 0)
+    descriptor = bytes([first, 0xE0]) + struct.pack("!H", 0x8000 | picture_id) + bytes([tl0, 0x00])
+    header = bytes([0x00 if keyframe else 0x01]) if start else b"\x00"
+    return descriptor + header + bytes(size - len(descriptor) - 1)
+
+
+def extensions(mid: str, rid: str | None, transport_seq: int) -> bytes:
+    elements = [(EXT_MID, mid.encode()), (EXT_TWCC, struct.pack("!H", transport_seq & 0xFFFF))]
+    if rid is not None:
+        elements.append((EXT_RID, rid.encode()))
+    body = b"".join(bytes([(i << 4) | (len(v) - 1)]) + v for i, v in elements)
+    body += bytes(-len(body) % 4)
+    return struct.pack("!HH", 0xBEDE, len(body) // 4) + body
+
+
+def rtp(
+    pt: int, seq: int, ts: int, ssrc: int, exts: bytes, payload: bytes, marker: bool = False
+) -> bytes:
+    return (
+        struct.pack("!BBHII", 0x90, (0x80 if marker else 0) | pt, seq & 0xFFFF, ts, ssrc)
+        + exts
+        + payload
+    )
+
+
+class Sink:
+    """Where a peer's protected packets go (instead of a socket); keeps them if asked."""
+
+    __slots__ = ("count", "kept", "last")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last = b""
+        self.kept: list[bytes] | None = None
+
+    def __call__(self, data: bytes) -> None:
+        self.count += 1
+        self.last = data
+        if self.kept is not None:
+            self.kept.append(data)
+
+    def rtp(self) -> list[bytes]:
+        """What was kept, SRTP removed, RTP only (RTCP left out)."""
+        session = Session(
+            Policy(SFU_KEY, Policy.SSRC_ANY_INBOUND, srtp_profile=SrtpProfile.AEAD_AES_128_GCM)
+        )
+        return [session.unprotect(p) for p in self.kept or () if not 64 <= (p[1] & 0x7F) <= 95]
+
+
+class Rig:
+    def __init__(self, subscribers: int) -> None:
+        self.router = Router(0, Certificate.generate(), "127.0.0.1", 40000, lambda *_: None)
+        self.router.handle(RoomCreate(room_id="room"))
+        self.router.handle(PeerCreate(room_id="room", peer_id="pub"))
+        answer = self.router.handle(
+            PeerOffer(peer_id="pub", sdp=OFFER, sources={AUDIO_MID: "mic", VIDEO_MID: "camera"})
+        )
+        self.video: ProducerInfo = next(p for p in answer.producers if p.kind == "video")  # type: ignore[attr-defined]
+        self.audio: ProducerInfo = next(p for p in answer.producers if p.kind == "audio")  # type: ignore[attr-defined]
+        self.publisher = self._connect("pub", ("10.0.0.1", 5000))
+        # Protects what the "browser" sends with the key the publisher's peer unprotects with.
+        self._client = Session(
+            Policy(KEY, Policy.SSRC_ANY_OUTBOUND, srtp_profile=SrtpProfile.AEAD_AES_128_GCM)
+        )
+        self.subscribers: list[Peer] = []
+        self.sinks: list[Sink] = []
+        for n in range(subscribers):
+            peer_id = f"sub{n}"
+            self.router.handle(PeerCreate(room_id="room", peer_id=peer_id))
+            self.router.handle(
+                PeerOffer(
+                    peer_id=peer_id,
+                    sdp=OFFER,
+                    subscriptions={
+                        RECV_VIDEO_MID: self.video.producer_id,
+                        RECV_AUDIO_MID: self.audio.producer_id,
+                    },
+                )
+            )
+            peer = self._connect(peer_id, ("10.0.1.1", 6000 + n))
+            self.subscribers.append(peer)
+        self._subscriber_sessions: dict[int, Session] = {}
+        self._seq = dict.fromkeys(LAYER_SSRCS, 1000)
+        self._picture = 100
+        self._transport_seq = 0
+
+    def _connect(self, peer_id: str, addr: tuple[str, int]) -> Peer:
+        peer = self.router.peers[peer_id]
+        peer.srtp = SrtpPair.from_keys(SrtpProfile.AEAD_AES_128_GCM, KEY, SFU_KEY)
+        sink = Sink()
+        if peer_id != "pub":
+            self.sinks.append(sink)
+        peer._send = sink
+        peer.state = "connected"
+        self.router.by_path[addr] = peer
+        return peer
+
+    def video_packet(
+        self, rid: str, *, keyframe: bool = False, start: bool = True, size: int = 1100
+    ) -> bytes:
+        """One protected VP8 packet of a layer, as the publisher's browser would send it."""
+        self._seq[rid] += 1
+        self._transport_seq += 1
+        if start:
+            self._picture = (self._picture + 1) & 0x7FFF
+        plain = rtp(
+            VP8_PT,
+            self._seq[rid],
+            self._picture * 3000,
+            LAYER_SSRCS[rid],
+            extensions(VIDEO_MID, rid, self._transport_seq),
+            vp8_payload(self._picture, self._picture & 0xFF, keyframe, start, size),
+            marker=True,
+        )
+        protected: bytes = self._client.protect(plain)
+        return protected
+
+    def feed(self, packet: bytes) -> None:
+        self.router.datagram(packet, ("10.0.0.1", 5000))
+
+    def rtcp_from_subscriber(self, index: int, packet: bytes) -> None:
+        """A subscriber's browser sends RTCP (REMB, NACK, PLI) to the SFU."""
+        session = self._subscriber_sessions.setdefault(
+            index,
+            Session(
+                Policy(KEY, Policy.SSRC_ANY_OUTBOUND, srtp_profile=SrtpProfile.AEAD_AES_128_GCM)
+            ),
+        )
+        self.router.datagram(session.protect_rtcp(packet), ("10.0.1.1", 6000 + index))

@@ -1,0 +1,73 @@
+"""The router in memory (bench/micro/sfu_rig.py): simulcast switching driven by a
+subscriber's bandwidth feedback and its layer request, always at a keyframe, with the
+stream it receives continuous across switches."""
+
+from __future__ import annotations
+
+import time
+
+from bench.micro.sfu_rig import Rig
+from protocol.sfu_control import PeerLayer
+from sfu.rtcp import build_remb
+from sfu.rtp import parse_rtp
+
+
+def remb(rig: Rig, bitrate: int) -> None:
+    consumer = rig.subscribers[0].consumers[rig.video.producer_id]
+    rig.rtcp_from_subscriber(0, build_remb(0xABC, bitrate, [consumer.ssrc]))
+
+
+def settle(rig: Rig) -> None:
+    """Run the router's periodic work as if the allocation interval had passed."""
+    rig.router._last_allocation = 0.0
+    rig.router.tick(time.monotonic())
+
+
+def test_falling_bandwidth_switches_down_at_a_keyframe_and_a_bigger_tile_switches_up() -> None:
+    rig = Rig(1)
+    consumer = rig.subscribers[0].consumers[rig.video.producer_id]
+    rig.sinks[0].kept = []
+    remb(rig, 5_000_000)
+    for rid in "qhf":
+        rig.feed(rig.video_packet(rid, keyframe=True))
+    settle(rig)
+    assert consumer.target is not None and consumer.target.rid == "f"
+    rig.feed(rig.video_packet("f", keyframe=True))
+    assert consumer.layer == "high"
+
+    remb(rig, 400_000)  # the subscriber's link got worse
+    settle(rig)
+    assert consumer.target is not None and consumer.target.rid == "q"
+    for _ in range(3):  # no keyframe on q yet: f keeps flowing
+        rig.feed(rig.video_packet("q"))
+        rig.feed(rig.video_packet("f"))
+    assert consumer.layer == "high"
+    rig.feed(rig.video_packet("q", keyframe=True))
+    assert consumer.layer == "low"
+    rig.feed(rig.video_packet("f"))  # f is no longer forwarded
+    rig.feed(rig.video_packet("q"))
+
+    remb(rig, 5_000_000)
+    rig.router.handle(PeerLayer(peer_id="sub0", producer_id=rig.video.producer_id, layer="medium"))
+    assert consumer.target is not None and consumer.target.rid == "h"  # the tile grew
+    rig.feed(rig.video_packet("h", keyframe=True))
+    assert consumer.layer == "medium"
+
+    received = [parse_rtp(p) for p in rig.sinks[0].rtp()]
+    video = [h for h in received if h is not None and h.ssrc == consumer.ssrc]
+    assert len(video) == 1 + 3 + 1 + 1 + 1  # f key, 3 f, q key, q, h key
+    sequences = [h.sequence for h in video]
+    assert sequences == list(range(sequences[0], sequences[0] + len(sequences)))
+    timestamps = [h.timestamp for h in video]
+    assert timestamps == sorted(timestamps)
+
+
+def test_a_subscriber_that_asks_for_off_gets_no_video_but_keeps_audio() -> None:
+    rig = Rig(1)
+    consumer = rig.subscribers[0].consumers[rig.video.producer_id]
+    rig.router.handle(PeerLayer(peer_id="sub0", producer_id=rig.video.producer_id, layer="off"))
+    for rid in "qhf":
+        rig.feed(rig.video_packet(rid, keyframe=True))
+    assert consumer.layer == "off"
+    audio = rig.subscribers[0].consumers[rig.audio.producer_id]
+    assert audio.current is not None  # audio is never paused by the allocator
