@@ -71,7 +71,7 @@ class App:
         )
         self.calls = CallService(self.media, self.chats)
         router = Router()
-        HealthApi(store, parta_version()).register(router)
+        HealthApi(store, self.media, parta_version()).register(router)
         AuthApi(self.auth, settings).register(router)
         StaticApi(WEBCLIENT_DIST).register(router)
         self.router = router

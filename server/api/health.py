@@ -6,12 +6,14 @@ import time
 
 from server.api.router import Router
 from server.gateway.http import Request, Response
+from server.media.workers import WorkerPool
 from server.store import Store
 
 
 class HealthApi:
-    def __init__(self, store: Store, version: str) -> None:
+    def __init__(self, store: Store, media: WorkerPool, version: str) -> None:
         self._store = store
+        self._media = media
         self._version = version
         self._started = time.monotonic()
 
@@ -27,5 +29,15 @@ class HealthApi:
                 "version": self._version,
                 "database": self._store.db.dialect,
                 "uptime_s": round(time.monotonic() - self._started),
+                "media": [
+                    {
+                        "worker": worker.index,
+                        "up": worker.running,
+                        "pid": worker.process.pid if worker.process is not None else None,
+                        "port": worker.port,
+                        "rooms": len(worker.rooms),
+                    }
+                    for worker in self._media.workers
+                ],
             }
         )

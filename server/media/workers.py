@@ -116,6 +116,18 @@ class Worker:
         self.port, self.fingerprint = ready.port, ready.fingerprint
         logger.info("sfu worker ready", extra={"worker": self.index, "port": self.port})
 
+    @property
+    def running(self) -> bool:
+        """Started and ready: its port and certificate are known."""
+        ready = self.ready
+        return (
+            self.control is not None
+            and ready is not None
+            and ready.done()
+            and not ready.cancelled()
+            and ready.exception() is None
+        )
+
     def frame(self, type_: str, request_id: int, raw: Any) -> None:
         if request_id:
             pending = self._pending.pop(request_id, None)
@@ -197,7 +209,15 @@ class WorkerPool:
         worker = self._room_worker.get(room_id)
         if worker is not None:
             return worker
-        live = [w for w in self.workers if w.control is not None]
+        live = [w for w in self.workers if w.running]
+        if not live:
+            # Workers start beside the server (or restart after a crash): wait a little.
+            starting = [w.ready for w in self.workers if w.ready is not None and not w.ready.done()]
+            if starting:
+                await asyncio.wait(starting, timeout=15, return_when=asyncio.FIRST_COMPLETED)
+                if room_id in self._room_worker:  # placed by a concurrent call meanwhile
+                    return self._room_worker[room_id]
+            live = [w for w in self.workers if w.running]
         if not live:
             raise ControlError("unavailable", "no SFU worker is running")
         worker = min(live, key=lambda w: len(w.rooms))

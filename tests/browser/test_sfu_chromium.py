@@ -56,8 +56,12 @@ window.parta = {
     await window.pc.setRemoteDescription({type: "answer", sdp});
   },
   async stats() {
-    const out = {inbound: null, outbound: {}, state: window.pc.connectionState};
-    (await window.pc.getStats()).forEach(report => {
+    const out = {inbound: null, outbound: {}, state: window.pc.connectionState, protocol: null};
+    const stats = await window.pc.getStats();
+    stats.forEach(report => {
+      if (report.type === "candidate-pair" && report.nominated && report.state === "succeeded") {
+        out.protocol = stats.get(report.remoteCandidateId).protocol;
+      }
       if (report.type === "inbound-rtp" && report.kind === "video") {
         out.inbound = {framesDecoded: report.framesDecoded || 0,
                        width: report.frameWidth || 0, height: report.frameHeight || 0};
@@ -170,4 +174,43 @@ async def test_chromium_simulcast_through_the_sfu(
     assert high["inbound"]["width"] >= 640
     await receiver.screenshot(path=screenshot_path("sfu-receiver"))
     for client in clients:
+        await client.close()
+
+
+async def test_a_publisher_whose_network_blocks_udp_connects_over_ice_tcp(
+    media_server: RunningServer, browser: Browser
+) -> None:
+    teacher = await media_server.sign_in("Петрова", "Анна")
+    student = await media_server.sign_in("Зайцев", "Глеб")
+    for client in (teacher, student):
+        await client.connect()
+    assert student.account_id is not None
+    chat = await teacher.create_chat("Урок по TCP", [student.account_id])
+    publisher = await open_page(browser, media_server)
+    await teacher.call_join(chat.id)
+    offer = await publisher.evaluate("window.parta.publish()")
+    answer = await teacher.call_offer(
+        offer["sdp"], sources={offer["video"]: "camera", offer["audio"]: "mic"}
+    )
+    # As if UDP were blocked: the publisher only learns our passive TCP candidate.
+    tcp_only = "\r\n".join(line for line in answer.split("\r\n") if " udp " not in line)
+    await publisher.evaluate("sdp => window.parta.answer(sdp)", tcp_only)
+    connected = await wait_for(
+        publisher, lambda s: s["protocol"] is not None, 20, "an ICE-TCP connection"
+    )
+    assert connected["protocol"] == "tcp"
+
+    joined = await student.call_join(chat.id)
+    video = next(t for t in joined.tracks if t.kind == "video")
+    receiver = await open_page(browser, media_server)
+    sub = await receiver.evaluate("kinds => window.parta.subscribe(kinds)", ["video"])
+    answer = await student.call_offer(sub["sdp"], subscriptions={sub["mids"][0]: video.track_id})
+    await receiver.evaluate("sdp => window.parta.answer(sdp)", answer)
+    await wait_for(
+        receiver,
+        lambda s: s["inbound"] and s["inbound"]["framesDecoded"] > 10,
+        20,
+        "frames from a publisher on ICE-TCP",
+    )
+    for client in (teacher, student):
         await client.close()

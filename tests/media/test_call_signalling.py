@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 
 from protocol.client import Client, ClientError
-from protocol.messages import CallTracks
+from protocol.messages import CallReconnect, CallTracks
 from tests.integration.conftest import RunningServer, start_server, stop_server
 from tests.media.conftest import new_pc
 
@@ -90,3 +93,40 @@ async def test_a_student_joins_a_call_and_receives_the_teachers_video(
     assert (await next_tracks(student)).tracks == []
     for client in (teacher, student, outsider):
         await client.close()
+
+
+async def test_a_crashed_worker_is_restarted_and_its_calls_told_to_reconnect(
+    tmp_path: Path, peers: list[RTCPeerConnection]
+) -> None:
+    server = start_server(tmp_path, sfu_workers=1)
+    try:
+        teacher = await server.sign_in()
+        await teacher.connect()
+        chat = await teacher.create_chat("Кружок")
+        await teacher.call_join(chat.id)
+        publisher = new_pc(peers)
+        publisher.addTrack(VideoStreamTrack())
+        await offer_via(teacher, publisher)
+        [before] = (await teacher.http_json("GET", "/healthz"))["media"]
+        assert before["up"] and before["rooms"] == 1
+
+        os.kill(before["pid"], signal.SIGKILL)
+        reconnect = await teacher.next_call_event(10)
+        assert isinstance(reconnect, CallReconnect) and reconnect.chat_id == chat.id
+        for _ in range(100):
+            [after] = (await teacher.http_json("GET", "/healthz"))["media"]
+            if after["up"]:
+                break
+            await asyncio.sleep(0.1)
+        assert after["up"] and after["pid"] != before["pid"] and after["rooms"] == 0
+
+        # Joining again works on the new worker.
+        joined = await teacher.call_join(chat.id)
+        assert joined.candidates[0].port == after["port"]
+        again = new_pc(peers)
+        again.addTrack(VideoStreamTrack())
+        await offer_via(teacher, again)
+        await teacher.close()
+    finally:
+        log = stop_server(server)
+    assert "sfu worker lost" in log
