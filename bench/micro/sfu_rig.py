@@ -31,6 +31,7 @@ EXT_LEVEL, EXT_ABS, EXT_TWCC, EXT_MID, EXT_RID = 1, 2, 3, 4, 10
 AUDIO_MID, VIDEO_MID, RECV_VIDEO_MID, RECV_AUDIO_MID = "0", "1", "2", "3"
 VP8_PT, OPUS_PT = 96, 111
 LAYER_SSRCS = {"q": 0x1000_0001, "h": 0x1000_0002, "f": 0x1000_0003}
+AUDIO_SSRC = 982045160  # announced with a=ssrc in the fixture
 KEY = bytes(range(28))  # AEAD_AES_128_GCM: 16-byte key + 12-byte salt, browser → SFU
 SFU_KEY = bytes(range(100, 128))  # SFU → browser
 
@@ -119,6 +120,7 @@ class Rig:
             peer = self._connect(peer_id, ("10.0.1.1", 6000 + n))
             self.subscribers.append(peer)
         self._subscriber_sessions: dict[int, Session] = {}
+        self._audio_seq = 500
         self._seq = dict.fromkeys(LAYER_SSRCS, 1000)
         self._picture = 100
         self._transport_seq = 0
@@ -151,6 +153,19 @@ class Rig:
             vp8_payload(self._picture, self._picture & 0xFF, keyframe, start, size),
             marker=True,
         )
+        protected: bytes = self._client.protect(plain)
+        return protected
+
+    def audio_packet(self, level: int = 30) -> bytes:
+        """One protected Opus-like packet with an audio level (-dBov)."""
+        self._audio_seq += 1
+        self._transport_seq += 1
+        body = struct.pack("!BB", (EXT_LEVEL << 4) | 0, 0x80 | level)
+        body += struct.pack("!BH", (EXT_TWCC << 4) | 1, self._transport_seq & 0xFFFF)
+        body += bytes([(EXT_MID << 4) | 0]) + AUDIO_MID.encode()
+        body += bytes(-len(body) % 4)
+        exts = struct.pack("!HH", 0xBEDE, len(body) // 4) + body
+        plain = rtp(OPUS_PT, self._audio_seq, self._audio_seq * 960, AUDIO_SSRC, exts, bytes(80))
         protected: bytes = self._client.protect(plain)
         return protected
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 
 from bench.micro.sfu_rig import Rig
-from protocol.sfu_control import PeerLayer
-from sfu.rtcp import build_remb
+from protocol.sfu_control import PeerLayer, PeerMove, RoomCreate
+from sfu.rtcp import build_nack, build_remb
 from sfu.rtp import parse_rtp
 
 
@@ -71,3 +71,60 @@ def test_a_subscriber_that_asks_for_off_gets_no_video_but_keeps_audio() -> None:
     assert consumer.layer == "off"
     audio = rig.subscribers[0].consumers[rig.audio.producer_id]
     assert audio.current is not None  # audio is never paused by the allocator
+
+
+def test_too_little_bandwidth_pauses_video_but_audio_keeps_flowing() -> None:
+    rig = Rig(1)
+    video = rig.subscribers[0].consumers[rig.video.producer_id]
+    audio = rig.subscribers[0].consumers[rig.audio.producer_id]
+    rig.sinks[0].kept = []
+    remb(rig, 60_000)  # less than even the lowest video layer
+    for rid in "qhf":
+        rig.feed(rig.video_packet(rid, keyframe=True))
+    settle(rig)
+    assert video.layer == "off"
+    for _ in range(5):
+        rig.feed(rig.audio_packet())
+        rig.feed(rig.video_packet("q", keyframe=True))
+    ssrcs = [h.ssrc for h in map(parse_rtp, rig.sinks[0].rtp()) if h is not None]
+    assert ssrcs.count(audio.ssrc) == 5 and video.ssrc not in ssrcs
+
+
+def test_a_nack_from_the_subscriber_is_answered_with_the_same_packet() -> None:
+    rig = Rig(1)
+    video = rig.subscribers[0].consumers[rig.video.producer_id]
+    remb(rig, 5_000_000)
+    for rid in "qhf":
+        rig.feed(rig.video_packet(rid, keyframe=True))
+    rig.router.handle(PeerLayer(peer_id="sub0", producer_id=rig.video.producer_id, layer="low"))
+    rig.feed(rig.video_packet("q", keyframe=True))
+    assert video.layer == "low"
+    for _ in range(4):
+        rig.feed(rig.video_packet("q"))
+    rig.sinks[0].kept = []
+    sent = [parse_rtp(p) for p in rig.sinks[0].rtp()]
+    assert sent == []
+    first = video.sequences.max_output - 3
+    rig.rtcp_from_subscriber(0, build_nack(0xABC, video.ssrc, [first, first + 2]))
+    again = [h for h in map(parse_rtp, rig.sinks[0].rtp()) if h is not None]
+    assert [(h.ssrc, h.sequence) for h in again] == [(video.ssrc, first), (video.ssrc, first + 2)]
+
+
+def test_moving_a_peer_to_another_room_stops_what_it_receives_from_the_first() -> None:
+    rig = Rig(1)
+    video = rig.subscribers[0].consumers[rig.video.producer_id]
+    remb(rig, 5_000_000)
+    rig.feed(rig.video_packet("q", keyframe=True))
+    settle(rig)
+    rig.router.handle(RoomCreate(room_id="breakout-1"))
+    rig.router.handle(PeerMove(peer_id="sub0", room_id="breakout-1"))
+    before = rig.sinks[0].count
+    for rid in "qhf":
+        rig.feed(rig.video_packet(rid, keyframe=True))
+    rig.feed(rig.audio_packet())
+    assert rig.sinks[0].count == before  # nothing from the main room
+    assert video.layer == "off" and rig.subscribers[0].state == "connected"
+    rig.router.handle(PeerMove(peer_id="sub0", room_id="room"))  # back, same transport
+    settle(rig)
+    rig.feed(rig.video_packet("f", keyframe=True))
+    assert video.layer == "high"
