@@ -16,6 +16,8 @@ import orjson
 
 from server.api.auth import AuthApi
 from server.api.health import HealthApi
+from server.api.journal import JournalApi
+from server.api.links import LinksApi
 from server.api.router import Router
 from server.api.static import StaticApi
 from server.bus.local import LocalBus
@@ -24,6 +26,8 @@ from server.domain.auth import AuthService
 from server.domain.calls import CallService
 from server.domain.chats import ChatService
 from server.domain.clock import system_clock
+from server.domain.journals import JournalService
+from server.domain.linking import LinkingService
 from server.gateway.dispatch import Dispatcher
 from server.gateway.server import Gateway
 from server.gateway.websocket import Flusher
@@ -70,9 +74,13 @@ class App:
             on_lost=lambda worker, rooms: self.calls.worker_lost(rooms),
         )
         self.calls = CallService(self.media, self.chats)
+        self.journals = JournalService(store, self.chats, clock)
+        self.linking = LinkingService(store, self.chats, secret, clock)
         router = Router()
         HealthApi(store, self.media, parta_version()).register(router)
         AuthApi(self.auth, settings).register(router)
+        JournalApi(self.journals).register(router)
+        LinksApi(self.linking, self.auth, settings).register(router)
         StaticApi(WEBCLIENT_DIST).register(router)
         self.router = router
         self.dispatcher = Dispatcher(self.auth, self.chats, self.calls, store, self.bus)

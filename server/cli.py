@@ -71,6 +71,21 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply database migrations")
     _common(migrate)
 
+    journals = commands.add_parser("journals", help="register journals and rotate their secrets")
+    journal_commands = journals.add_subparsers(dest="journal_command", required=True)
+    add = journal_commands.add_parser("add", help="register a journal")
+    _common(add)
+    add.add_argument("--region-code", required=True)
+    add.add_argument("--region-name", required=True)
+    add.add_argument("--name", required=True)
+    add.add_argument("--link-url", required=True, help="the journal's page that links a profile")
+    add.add_argument("--webhook-url", help="where Parta posts call events")
+    add.add_argument("--json", action="store_true", help="print one JSON object")
+    rotate = journal_commands.add_parser("rotate", help="issue a new API token and secret")
+    _common(rotate)
+    rotate.add_argument("journal_id")
+    rotate.add_argument("--json", action="store_true", help="print one JSON object")
+
     users = commands.add_parser(
         "loadtest-users",
         help="create N profiles with session tokens straight in the store (load tests only)",
@@ -116,6 +131,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         applied = run(migrate_command(settings))
         print(f"applied migrations: {applied or 'none (up to date)'}")
+    elif args.command == "journals":
+        from server.ops import journal_command
+
+        credentials = run(journal_command(settings, args))
+        if args.json:
+            sys.stdout.write(orjson.dumps(credentials).decode() + "\n")
+        else:
+            for key, value in credentials.items():
+                print(f"{key}: {value}")
+            print("Keep the token and the secret: they are shown only now.")
     elif args.command == "loadtest-users":
         from server.ops import loadtest_users
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import secrets
 from typing import Any
 
-from protocol.messages import Role
+from protocol.messages import ChatInfo, Event, Role
 from server.config import Settings
+from server.domain.chats import ChatService
 from server.domain.clock import system_clock
+from server.domain.journals import JournalService
 from server.security import hash_token, new_token
 from server.store import open_database, open_store
 from server.store.accounts import Profile
@@ -20,6 +23,41 @@ async def migrate_command(settings: Settings) -> list[int]:
         return await migrate(db)
     finally:
         await db.close()
+
+
+async def journal_command(settings: Settings, args: argparse.Namespace) -> dict[str, str]:
+    """``parta journals add|rotate``: credentials to hand to the journal's operators."""
+    store = await open_store(settings.db, settings.data_dir)
+    try:
+        journals = JournalService(
+            store, ChatService(store, SilentNotifier(), system_clock), system_clock
+        )
+        if args.journal_command == "add":
+            credentials = await journals.add(
+                args.region_code, args.region_name, args.name, args.link_url, args.webhook_url
+            )
+        else:
+            credentials = await journals.rotate(args.journal_id)
+    finally:
+        await store.close()
+    return {
+        "journal_id": credentials.journal_id,
+        "api_token": credentials.api_token,
+        "signing_secret": credentials.signing_secret,
+    }
+
+
+class SilentNotifier:
+    """Operator commands run without connections: there is nobody to tell."""
+
+    def chat_event(self, event: Event) -> None:
+        pass
+
+    def joined(self, account_id: int, chat: ChatInfo) -> None:
+        pass
+
+    def left(self, account_id: int, chat_id: int) -> None:
+        pass
 
 
 async def loadtest_users(settings: Settings, count: int, chats: int) -> dict[str, Any]:

@@ -100,6 +100,20 @@ class LocalBus:
             self.subscribe(conn, [chat.id])
             conn.send_frame(frame)
 
+    def left(self, account_id: int, chat_id: int) -> None:
+        subs = self._by_chat.get(chat_id)
+        # What this tick still holds for the chat (the removal itself) goes to them first.
+        pending = self._pending.get(chat_id, ())
+        for conn in self._by_account.get(account_id, ()):
+            if subs is not None and conn in subs:
+                subs.discard(conn)
+                for _, frame in pending:
+                    conn.send_frame(frame)
+            if chat_id in conn.subscribed:
+                conn.subscribed.remove(chat_id)
+        if subs is not None and not subs:
+            del self._by_chat[chat_id]
+
     def _flush(self) -> None:
         pending, self._pending = self._pending, {}
         for chat_id, frames in pending.items():

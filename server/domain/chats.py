@@ -10,6 +10,7 @@ from server.domain.clock import Clock
 from server.domain.errors import DomainError, FieldError
 from server.domain.notify import Notifier
 from server.store import Store
+from server.store.chats import MembershipChange
 
 MANAGERS: frozenset[Role] = frozenset({"owner", "admin"})
 MAX_SYNC_PAGE = 500
@@ -52,9 +53,17 @@ class ChatService:
         self._notify.chat_event(event)
         return _fresh_info(chat_id, title, "owner", len(members), event)
 
+    async def _not_system(self, chat_id: int) -> None:
+        meta = await self._store.journal_chats.meta(chat_id)
+        if meta is not None and (meta.system or meta.in_journal):
+            raise DomainError(
+                ErrorCode.FORBIDDEN, "this chat's members come from the school journal"
+            )
+
     async def add_member(self, actor_id: int, chat_id: int, account_id: int, role: Role) -> None:
         if await self._role(actor_id, chat_id) not in MANAGERS:
             raise DomainError(ErrorCode.FORBIDDEN, "only the chat's owner and admins add members")
+        await self._not_system(chat_id)
         if role == "owner":
             raise DomainError(ErrorCode.FORBIDDEN, "a chat has one owner")
         await self._require_profiles([account_id])
@@ -98,6 +107,28 @@ class ChatService:
         if info is None:
             raise DomainError(ErrorCode.NOT_MEMBER, f"you are not a member of chat {chat_id}")
         return info
+
+    async def publish(self, changes: list[MembershipChange]) -> None:
+        """Tell everyone about membership changes already committed (by the roster,
+        a link, a journal's edit): the event to the chat, the chat to whoever joined."""
+        for change in changes:
+            event = change.event
+            if change.change == "joined":
+                info = await self._store.chats.chat_info(event.chat_id, change.account_id)
+                if info is not None:
+                    self._notify.joined(change.account_id, _before(info, event))
+            self._notify.chat_event(event)
+            if change.change == "left":
+                self._notify.left(change.account_id, event.chat_id)
+
+    def notify_event(self, event: Event) -> None:
+        self._notify.chat_event(event)
+
+    async def sync_roster(self, chat_ids: list[int]) -> int:
+        """Bring members in line with the journal's roster for these chats; changes made."""
+        changes = await self._store.journal_chats.sync(chat_ids, self._clock())
+        await self.publish(changes)
+        return len(changes)
 
     async def chats(self, actor_id: int) -> list[ChatInfo]:
         return await self._store.chats.chats_of(actor_id)

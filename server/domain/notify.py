@@ -13,3 +13,6 @@ class Notifier(Protocol):
 
     def joined(self, account_id: int, chat: ChatInfo) -> None:
         """The account became a member: subscribe its connections and tell them."""
+
+    def left(self, account_id: int, chat_id: int) -> None:
+        """The account is no longer a member: its connections stop receiving the chat."""

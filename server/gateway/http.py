@@ -66,8 +66,10 @@ class Response:
     headers: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
-    def json(cls, data: Any, status: int = 200) -> Response:
-        return cls(status, orjson.dumps(data), "application/json")
+    def json(
+        cls, data: Any, status: int = 200, headers: list[tuple[str, str]] | None = None
+    ) -> Response:
+        return cls(status, orjson.dumps(data), "application/json", headers or [])
 
 
 Handler = Callable[[Request], Awaitable[Response]]

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from server.store.accounts import AccountStore
-from server.store.chats import ChatStore
+from server.store.chats import ChatStore, JournalChatStore
 from server.store.engine import Database, IntegrityError
+from server.store.journals import JournalStore
 from server.store.migrate import migrate
 from server.store.postgres import PostgresDatabase
+from server.store.roster import RosterStore, TimetableStore
 from server.store.sqlite import SqliteDatabase
 
 __all__ = ["Database", "IntegrityError", "Store", "open_database", "open_store"]
@@ -21,6 +23,10 @@ class Store:
         self.db = db
         self.accounts = AccountStore(db)
         self.chats = ChatStore(db)
+        self.journals = JournalStore(db)
+        self.roster = RosterStore(db)
+        self.timetable = TimetableStore(db)
+        self.journal_chats = JournalChatStore(db)
 
     async def close(self) -> None:
         await self.db.close()

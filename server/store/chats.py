@@ -8,6 +8,7 @@ number. The log is what clients resume from.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from protocol.messages import ChatInfo, Event, Member, Role
@@ -231,3 +232,225 @@ class ChatStore:
                 account_id,
                 seq,
             )
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMeta:
+    id: int
+    kind: str
+    title: str
+    source: str | None
+    journal_id: str | None
+    school_id: int | None
+    in_journal: bool
+    creator_person_id: int | None
+
+    @property
+    def system(self) -> bool:
+        """Made by the roster: no renaming, deleting or editing members by hand."""
+        return self.source is not None
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipChange:
+    change: str  # "joined" | "left" | "role"
+    account_id: int
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class PersonChat:
+    id: int
+    kind: str
+    title: str
+    member_count: int
+    unread: int
+
+
+_META = "id, kind, title, source, journal_id, school_id, in_journal, creator_person_id"
+
+
+class JournalChatStore:
+    """The chats a journal's data makes or a journal asks for, and who belongs in them."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def meta(self, chat_id: int) -> ChatMeta | None:
+        async with self._db.read("chat_meta") as reader:
+            row = await reader.fetchrow(f"SELECT {_META} FROM chats WHERE id = $1", chat_id)
+        if row is None:
+            return None
+        return ChatMeta(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7])
+
+    async def sync(self, chat_ids: Sequence[int], now: int) -> list[MembershipChange]:
+        """Make each chat's members the linked accounts of its roster: join, leave, re-role.
+        Members someone added by hand are left alone."""
+        changes: list[MembershipChange] = []
+        ids = sorted(set(chat_ids))
+        for start in range(0, len(ids), 200):
+            chunk = ids[start : start + 200]
+            marks = ", ".join(f"${i + 1}" for i in range(len(chunk)))
+            async with self._db.transaction("sync_roster_members") as txn:
+                desired_rows = await txn.fetch(
+                    "SELECT cr.chat_id, l.account_id, cr.role FROM chat_roster cr"
+                    " JOIN account_links l ON l.person_id = cr.person_id"
+                    f" WHERE cr.chat_id IN ({marks})",
+                    *chunk,
+                )
+                current_rows = await txn.fetch(
+                    "SELECT chat_id, account_id, role, source FROM chat_members"
+                    f" WHERE chat_id IN ({marks})",
+                    *chunk,
+                )
+                desired = {(r[0], r[1]): r[2] for r in desired_rows}
+                current = {(r[0], r[1]): (r[2], r[3]) for r in current_rows}
+                for (chat_id, account_id), role in sorted(desired.items()):
+                    have = current.get((chat_id, account_id))
+                    if have is None:
+                        await txn.execute(
+                            "INSERT INTO chat_members (chat_id, account_id, role, joined_at,"
+                            " source) VALUES ($1, $2, $3, $4, 'roster')",
+                            chat_id,
+                            account_id,
+                            role,
+                            now,
+                        )
+                        event = await _append(
+                            txn, chat_id, "member_added", 0, now, member_id=account_id, role=role
+                        )
+                        changes.append(MembershipChange("joined", account_id, event))
+                    elif have != (role, "roster"):
+                        await txn.execute(
+                            "UPDATE chat_members SET role = $3, source = 'roster'"
+                            " WHERE chat_id = $1 AND account_id = $2",
+                            chat_id,
+                            account_id,
+                            role,
+                        )
+                        if have[0] != role:
+                            event = await _append(
+                                txn,
+                                chat_id,
+                                "role_changed",
+                                0,
+                                now,
+                                member_id=account_id,
+                                role=role,
+                            )
+                            changes.append(MembershipChange("role", account_id, event))
+                for (chat_id, account_id), (_, source) in sorted(current.items()):
+                    if source != "roster" or (chat_id, account_id) in desired:
+                        continue
+                    await txn.execute(
+                        "DELETE FROM chat_members WHERE chat_id = $1 AND account_id = $2",
+                        chat_id,
+                        account_id,
+                    )
+                    event = await _append(
+                        txn, chat_id, "member_removed", 0, now, member_id=account_id
+                    )
+                    changes.append(MembershipChange("left", account_id, event))
+        return changes
+
+    async def roster_role(self, chat_id: int, person_id: int) -> str | None:
+        async with self._db.read("roster_role") as reader:
+            role: str | None = await reader.fetchval(
+                "SELECT role FROM chat_roster WHERE chat_id = $1 AND person_id = $2",
+                chat_id,
+                person_id,
+            )
+        return role
+
+    async def roster_chats_of(self, person_id: int) -> list[int]:
+        async with self._db.read("roster_chats_of") as reader:
+            rows = await reader.fetch(
+                "SELECT chat_id FROM chat_roster WHERE person_id = $1", person_id
+            )
+        return [row[0] for row in rows]
+
+    async def create(
+        self,
+        kind: str,
+        title: str,
+        journal_id: str,
+        school_id: int | None,
+        creator_person_id: int,
+        roster: dict[int, str],
+        now: int,
+    ) -> int:
+        async with self._db.transaction("create_journal_chat") as txn:
+            chat_id: int = await txn.fetchval(
+                "INSERT INTO chats (kind, title, created_at, journal_id, school_id,"
+                " creator_person_id, in_journal) VALUES ($1, $2, $3, $4, $5, $6, TRUE)"
+                " RETURNING id",
+                kind,
+                title,
+                now,
+                journal_id,
+                school_id,
+                creator_person_id,
+            )
+            await txn.executemany(
+                "INSERT INTO chat_roster (chat_id, person_id, role) VALUES ($1, $2, $3)",
+                [(chat_id, p, r) for p, r in roster.items()],
+            )
+            await _append(txn, chat_id, "created", 0, now, title=title)
+        return chat_id
+
+    async def set_roster(self, chat_id: int, roster: dict[int, str]) -> None:
+        async with self._db.transaction("set_chat_roster") as txn:
+            rows = await txn.fetch(
+                "SELECT person_id, role FROM chat_roster WHERE chat_id = $1", chat_id
+            )
+            current = {row[0]: row[1] for row in rows}
+            gone = [(chat_id, p) for p in current if p not in roster]
+            if gone:
+                await txn.executemany(
+                    "DELETE FROM chat_roster WHERE chat_id = $1 AND person_id = $2", gone
+                )
+            upserts = [(chat_id, p, r) for p, r in roster.items() if current.get(p) != r]
+            if upserts:
+                await txn.executemany(
+                    "INSERT INTO chat_roster (chat_id, person_id, role) VALUES ($1, $2, $3)"
+                    " ON CONFLICT (chat_id, person_id) DO UPDATE SET role = excluded.role",
+                    upserts,
+                )
+
+    async def retitle(self, chat_id: int, title: str, now: int) -> Event:
+        async with self._db.transaction("retitle_chat") as txn:
+            await txn.execute("UPDATE chats SET title = $2 WHERE id = $1", chat_id, title)
+            return await _append(txn, chat_id, "renamed", 0, now, title=title)
+
+    async def leave_journal(self, chat_id: int, keep_person: int | None) -> None:
+        """The journal deleted the chat: out of the journal, its roster emptied but for
+        its creator, who keeps it (and its history) in the messenger."""
+        async with self._db.transaction("leave_journal") as txn:
+            await txn.execute("UPDATE chats SET in_journal = FALSE WHERE id = $1", chat_id)
+            await txn.execute(
+                "DELETE FROM chat_roster WHERE chat_id = $1 AND person_id <> $2",
+                chat_id,
+                keep_person if keep_person is not None else -1,
+            )
+
+    async def chats_of_person(
+        self, journal_id: str, person_id: int, account_id: int | None
+    ) -> list[PersonChat]:
+        """A person's chats as their journal shows them: the journal's chats they belong
+        to (linked or not yet), with unread counts once linked."""
+        async with self._db.read("chats_of_person") as reader:
+            rows = await reader.fetch(
+                "SELECT c.id, c.kind, c.title,"
+                " (SELECT count(*) FROM chat_roster x WHERE x.chat_id = c.id),"
+                " COALESCE((SELECT count(*) FROM chat_events e JOIN chat_members m"
+                "   ON m.chat_id = e.chat_id AND m.account_id = $3"
+                "   WHERE e.chat_id = c.id AND e.seq > m.read_seq AND e.kind = 'message'"
+                "   AND e.actor_id <> $3), 0)"
+                " FROM chat_roster r JOIN chats c ON c.id = r.chat_id"
+                " WHERE r.person_id = $1 AND c.journal_id = $2 AND c.in_journal"
+                " ORDER BY CASE WHEN c.source IS NULL THEN 1 ELSE 0 END, c.title, c.id",
+                person_id,
+                journal_id,
+                account_id if account_id is not None else -1,
+            )
+        return [PersonChat(r[0], r[1], r[2], r[3], r[4]) for r in rows]
