@@ -154,7 +154,7 @@ class Event(Body, frozen=True):
     chat_id: Id
     seq: Seq
     kind: str
-    actor_id: Id
+    actor_id: Seq  # 0: the system (the journal's roster, the server)
     at: int
     client_id: str | None = None
     text: str | None = None

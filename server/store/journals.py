@@ -115,7 +115,8 @@ class JournalStore:
             if row is None:
                 return None
             schools = await reader.fetch(
-                "SELECT s.name, sp.role FROM school_persons sp JOIN schools s ON s.id = sp.school_id"
+                "SELECT s.name, sp.role FROM school_persons sp"
+                " JOIN schools s ON s.id = sp.school_id"
                 " WHERE sp.person_id = $1 ORDER BY s.name",
                 row[0],
             )
