@@ -22,6 +22,8 @@ class Limits:
     verifies_per_ip_per_minute: int = 120
     session_idle_days: int = 90
     http_body_bytes: int = 1 << 20
+    # A journal's whole-school roster or timetable is larger than anything else.
+    journal_body_bytes: int = 32 << 20
     http_header_bytes: int = 16 << 10
     ws_message_bytes: int = 1 << 20
     ws_auth_timeout_s: float = 5.0

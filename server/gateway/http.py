@@ -25,6 +25,8 @@ from server.domain.errors import DomainError
 
 logger = logging.getLogger("parta.http")
 
+JOURNAL_UPLOADS = frozenset({b"/api/v1/roster", b"/api/v1/schedule"})
+
 
 @dataclass(slots=True)
 class Request:
@@ -124,6 +126,7 @@ class HttpConnection(asyncio.Protocol):
         self._header_bytes = 0
         self._body: list[bytes] = []
         self._body_bytes = 0
+        self._body_limit = self._limits.http_body_bytes
         # Requests to answer in order; a Response in the queue is a refusal that ends it.
         self._pending: deque[tuple[Request | Response, bool]] = deque()
         self._in_message = False
@@ -189,17 +192,19 @@ class HttpConnection(asyncio.Protocol):
             self._headers[key] = previous + ("; " if key == "cookie" else ", ") + text
 
     def on_headers_complete(self) -> None:
+        limits = self._limits
+        path = self._url.split(b"?", 1)[0]
+        # A journal's whole-school snapshot may be large; every other body is small.
+        self._body_limit = (
+            limits.journal_body_bytes if path in JOURNAL_UPLOADS else limits.http_body_bytes
+        )
         declared = self._headers.get("content-length")
-        if (
-            declared is not None
-            and declared.isdigit()
-            and int(declared) > self._limits.http_body_bytes
-        ):
+        if declared is not None and declared.isdigit() and int(declared) > self._body_limit:
             raise _TooLarge(413, ErrorCode.BODY_TOO_LARGE, "the request body is too large")
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
-        if self._body_bytes > self._limits.http_body_bytes:
+        if self._body_bytes > self._body_limit:
             raise _TooLarge(413, ErrorCode.BODY_TOO_LARGE, "the request body is too large")
         self._body.append(body)
 
