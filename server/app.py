@@ -18,6 +18,7 @@ from server.api.auth import AuthApi
 from server.api.health import HealthApi
 from server.api.journal import JournalApi
 from server.api.links import LinksApi
+from server.api.openapi import OpenApi
 from server.api.router import Router
 from server.api.static import StaticApi
 from server.bus.local import LocalBus
@@ -81,6 +82,7 @@ class App:
         AuthApi(self.auth, settings).register(router)
         JournalApi(self.journals).register(router)
         LinksApi(self.linking, self.auth, settings).register(router)
+        OpenApi(parta_version(), settings.base_url).register(router)
         StaticApi(WEBCLIENT_DIST).register(router)
         self.router = router
         self.dispatcher = Dispatcher(self.auth, self.chats, self.calls, store, self.bus)

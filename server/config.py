@@ -36,6 +36,13 @@ class Limits:
     # Coroutines serving WebSocket requests: bounds concurrent work, e.g. after a restart.
     ws_request_workers: int = 64
     shutdown_timeout_s: float = 10.0
+    # Attachments: the largest file of each kind, and the largest image (pixels) we decode.
+    photo_bytes: int = 20 << 20
+    document_bytes: int = 50 << 20
+    audio_bytes: int = 50 << 20
+    video_bytes: int = 500 << 20
+    voice_bytes: int = 10 << 20
+    image_pixels: int = 50_000_000
 
 
 @dataclass(frozen=True, slots=True)

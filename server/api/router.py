@@ -27,6 +27,8 @@ class Route:
     pattern: str
     regex: re.Pattern[str]
     handler: Handler
+    # For routes that read their body as it arrives: the largest body they accept.
+    stream_limit: int | None = None
 
 
 class Router:
@@ -34,8 +36,20 @@ class Router:
         self._routes: list[Route] = []
         self._prefixes: list[tuple[str, Handler]] = []
 
-    def add(self, method: str, pattern: str, handler: Handler) -> None:
-        self._routes.append(Route(method, pattern, _compile(pattern), handler))
+    def add(
+        self, method: str, pattern: str, handler: Handler, *, stream_limit: int | None = None
+    ) -> None:
+        self._routes.append(Route(method, pattern, _compile(pattern), handler, stream_limit))
+
+    def stream_limit(self, method: str, path: str) -> int | None:
+        for route in self._routes:
+            if (
+                route.stream_limit is not None
+                and route.method == method
+                and route.regex.match(path)
+            ):
+                return route.stream_limit
+        return None
 
     def add_prefix(self, prefix: str, handler: Handler) -> None:
         """Every GET under ``prefix`` (static files, the web client's own routes)."""

@@ -22,6 +22,7 @@ import orjson
 from protocol.errors import ErrorCode
 from server.config import Limits
 from server.domain.errors import DomainError
+from server.gateway.body import BodyStream, BodyTooLarge
 
 logger = logging.getLogger("parta.http")
 
@@ -37,6 +38,8 @@ class Request:
     body: bytes
     client_ip: str
     params: dict[str, str] = field(default_factory=dict)
+    # Set for routes that take their body as it arrives (uploads); ``body`` is then empty.
+    stream: BodyStream | None = None
 
     def json(self) -> Any:
         if not self.body:
@@ -86,6 +89,10 @@ class HttpApp(Protocol):
 
     def problem(self, status: int, code: ErrorCode, detail: str) -> Response: ...
 
+    def streams_body(self, method: str, path: str) -> int | None:
+        """The body limit of a route that reads its body as it arrives, else None."""
+        ...
+
     def upgrade(self, request: Request, transport: asyncio.Transport, rest: bytes) -> None: ...
 
     def connection_opened(self, conn: HttpConnection) -> None: ...
@@ -130,6 +137,7 @@ class HttpConnection(asyncio.Protocol):
         # Requests to answer in order; a Response in the queue is a refusal that ends it.
         self._pending: deque[tuple[Request | Response, bool]] = deque()
         self._in_message = False
+        self._stream: BodyStream | None = None
         # A request was refused: nothing after it is read.
         self._broken = False
         self._worker: asyncio.Task[None] | None = None
@@ -148,6 +156,8 @@ class HttpConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closing = True
+        if self._stream is not None:
+            self._stream.fail(ConnectionResetError("the client went away mid-body"))
         self._app.connection_closed(self)
         if self._worker is not None:
             self._worker.cancel()
@@ -194,34 +204,60 @@ class HttpConnection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         limits = self._limits
         path = self._url.split(b"?", 1)[0]
-        # A journal's whole-school snapshot may be large; every other body is small.
-        self._body_limit = (
-            limits.journal_body_bytes if path in JOURNAL_UPLOADS else limits.http_body_bytes
-        )
+        method = self._parser.get_method().decode("ascii")
+        streamed = self._app.streams_body(method, unquote(path.decode("latin-1")))
+        # A journal's whole-school snapshot may be large; uploads say their own limit.
+        if streamed is not None:
+            self._body_limit = streamed
+        elif path in JOURNAL_UPLOADS:
+            self._body_limit = limits.journal_body_bytes
+        else:
+            self._body_limit = limits.http_body_bytes
         declared = self._headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self._body_limit:
             raise _TooLarge(413, ErrorCode.BODY_TOO_LARGE, "the request body is too large")
+        if streamed is not None and not self._parser.should_upgrade():
+            # The handler starts now and reads the body while it arrives.
+            assert self._transport is not None
+            self._stream = BodyStream(self._transport)
+            self._queue(self._request(b"", self._stream))
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
         if self._body_bytes > self._body_limit:
+            if self._stream is not None:
+                self._stream.fail(BodyTooLarge("the request body is too large"))
             raise _TooLarge(413, ErrorCode.BODY_TOO_LARGE, "the request body is too large")
-        self._body.append(body)
+        if self._stream is not None:
+            self._stream.feed(body)
+        else:
+            self._body.append(body)
 
     def on_message_complete(self) -> None:
         self._in_message = False
+        if self._stream is not None:
+            self._stream.finish()
+            self._stream = None
+            return
+        request = self._request(b"".join(self._body), None)
+        if self._parser.should_upgrade():
+            self._upgrading = request
+            return
+        self._queue(request)
+
+    def _request(self, body: bytes, stream: BodyStream | None) -> Request:
         parsed = httptools.parse_url(self._url)
-        request = Request(
+        return Request(
             method=self._parser.get_method().decode("ascii"),
             path=unquote(parsed.path.decode("latin-1")),
             query=parse_qs(parsed.query.decode("latin-1")) if parsed.query else {},
             headers=self._headers,
-            body=b"".join(self._body),
+            body=body,
             client_ip=self._client_ip,
+            stream=stream,
         )
-        if self._parser.should_upgrade():
-            self._upgrading = request
-            return
+
+    def _queue(self, request: Request) -> None:
         self._pending.append((request, self._parser.should_keep_alive()))
         if self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._serve())
@@ -239,6 +275,9 @@ class HttpConnection(asyncio.Protocol):
                 item, keep_alive = self._pending.popleft()
                 response = item if isinstance(item, Response) else await self._app.handle(item)
                 keep_alive = keep_alive and not self._shutting_down
+                if isinstance(item, Request) and item.stream and not item.stream.complete:
+                    # Answered before its body was all read (refused): the rest is not wanted.
+                    keep_alive = False
                 self._write(encode_response(response, keep_alive))
                 if not keep_alive:
                     self.close()

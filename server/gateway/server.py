@@ -72,6 +72,9 @@ class Gateway:
     def problem(self, status: int, code: ErrorCode, detail: str) -> Response:
         return problem(status, code, detail)
 
+    def streams_body(self, method: str, path: str) -> int | None:
+        return self._router.stream_limit(method, path)
+
     def connection_opened(self, conn: HttpConnection) -> None:
         self.http_connections.add(conn)
 

@@ -1,0 +1,731 @@
+"""``GET /api/v1/openapi.json``: the HTTP API as an OpenAPI 3.1 document.
+
+Request bodies are the msgspec Structs that ``parse_body`` validates with, turned into JSON
+Schema 2020-12 by msgspec, so the document cannot drift from validation. Success bodies that
+have no Struct are written here by hand, closed (``additionalProperties: false``). Every error
+is the shared ``Problem``; the codes listed for a status are those ``problems.STATUS`` maps to
+it. The document is static: built once at startup and served as the same bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+import orjson
+
+from protocol.errors import ErrorCode
+from server.api.auth import CodeRequest, ProfileRequest, VerifyRequest
+from server.api.links import STATE_COOKIE, StartLink
+from server.api.problems import PROBLEM_TYPE, STATUS
+from server.api.router import Router
+from server.api.sessions import COOKIE
+from server.domain.journals import JournalChatIn, JournalChatPatch, ScheduleIn
+from server.domain.roster import RosterIn
+from server.gateway.http import Request, Response
+
+Schema = dict[str, Any]
+
+PATH = "/api/v1/openapi.json"
+SCHEMAS = "#/components/schemas/"
+
+# The bodies handlers parse; their schemas (and those of nested Structs) come from msgspec.
+BODIES: tuple[type[msgspec.Struct], ...] = (
+    CodeRequest,
+    VerifyRequest,
+    ProfileRequest,
+    RosterIn,
+    ScheduleIn,
+    JournalChatIn,
+    JournalChatPatch,
+    StartLink,
+)
+
+# Chat kinds a journal sees: the roster's system chats and the two a teacher makes.
+JOURNAL_CHAT_KINDS = ["class", "colleagues", "custom", "parents", "subject"]
+ROSTER_ROLES = ["parent", "staff", "student", "teacher"]
+
+Security = list[dict[str, list[str]]]
+USER: Security = [{"bearerAuth": []}, {"cookieAuth": []}]
+JOURNAL: Security = [{"journalToken": []}]
+PUBLIC: Security = []
+
+
+# --- small schema builders ------------------------------------------------------------------
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": SCHEMAS + name}
+
+
+def _object(required: dict[str, Schema], optional: dict[str, Schema] | None = None) -> Schema:
+    return {
+        "type": "object",
+        "properties": {**required, **(optional or {})},
+        "required": list(required),
+        "additionalProperties": False,
+    }
+
+
+def _array(items: Schema) -> Schema:
+    return {"type": "array", "items": items}
+
+
+STRING: Schema = {"type": "string"}
+NULLABLE_STRING: Schema = {"type": ["string", "null"]}
+ID: Schema = {"type": "integer", "minimum": 1}
+COUNT: Schema = {"type": "integer", "minimum": 0}
+EXT_ID: Schema = {"type": "string", "minLength": 1, "maxLength": 64}
+
+
+def _json(description: str, schema: Schema, headers: dict[str, Schema] | None = None) -> Schema:
+    response: Schema = {
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _no_content(description: str, headers: dict[str, Schema] | None = None) -> Schema:
+    response: Schema = {"description": description}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _cookie_header(name: str, description: str) -> dict[str, Schema]:
+    return {
+        "Set-Cookie": {
+            "description": description,
+            "required": True,
+            "schema": {"type": "string", "pattern": f"^{name}="},
+        }
+    }
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+# status → (component name, when). The gateway adds 413 for any body over the size cap.
+ERRORS: dict[int, tuple[str, str]] = {
+    400: ("BadRequest", "The body is not JSON, or (sign-in) the code is wrong or expired."),
+    401: ("Unauthenticated", "No token, or a wrong or expired one."),
+    403: ("Forbidden", "Not allowed, or the educational profile is missing."),
+    404: ("NotFound", "No such thing (in this journal)."),
+    409: ("Conflict", "The state does not allow it (the profile or the link exists)."),
+    413: ("PayloadTooLarge", "The request body is over the size cap."),
+    422: ("ValidationFailed", "The body or a parameter is invalid; `errors` names the fields."),
+    429: ("TooManyRequests", "Rate limited; `Retry-After` says how many seconds to wait."),
+    500: ("InternalError", "A bug: the server logged it."),
+}
+
+
+def codes_for(status: int) -> list[str]:
+    """Every code the problem mapping answers with this status (unmapped codes are 400)."""
+    return sorted(code.value for code in ErrorCode if STATUS.get(code, 400) == status)
+
+
+def _problem_response(status: int, description: str) -> Schema:
+    schema = {
+        "allOf": [
+            _ref("Problem"),
+            {"properties": {"status": {"const": status}, "code": {"enum": codes_for(status)}}},
+        ]
+    }
+    return {"description": description, "content": {PROBLEM_TYPE: {"schema": schema}}}
+
+
+RETRY_AFTER: Schema = {
+    "description": "Seconds to wait before asking again.",
+    "schema": {"type": "integer", "minimum": 1},
+}
+
+
+def _error_responses() -> dict[str, Schema]:
+    responses = {
+        name: _problem_response(status, description)
+        for status, (name, description) in ERRORS.items()
+    }
+    responses["TooManyRequests"]["headers"] = {"Retry-After": {**RETRY_AFTER, "required": True}}
+    return responses
+
+
+def _errors(*statuses: int) -> dict[str, Schema]:
+    """References to the shared error responses; 500 is on every operation."""
+    return {str(s): {"$ref": f"#/components/responses/{ERRORS[s][0]}"} for s in (*statuses, 500)}
+
+
+PROBLEM: Schema = {
+    "description": "RFC 9457 problem details; switch on `code`, never on the text.",
+    **_object(
+        {
+            "type": {"type": "string", "format": "uri"},
+            "title": STRING,
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "code": {"type": "string", "enum": sorted(code.value for code in ErrorCode)},
+            "detail": STRING,
+        },
+        {
+            "errors": {
+                **_array(_object({"field": STRING, "message": STRING})),
+                "minItems": 1,
+                "description": "Field errors of `validation_failed`: a dotted path and why.",
+            }
+        },
+    ),
+}
+
+
+# --- success bodies -------------------------------------------------------------------------
+
+PERSON_NAME: Schema = _object(
+    {"last_name": STRING, "first_name": STRING, "middle_name": NULLABLE_STRING}
+)
+JOURNAL_REF: Schema = _object({"id": STRING, "name": STRING})
+
+RESPONSES: dict[str, Schema] = {
+    "Health": _object(
+        {
+            "status": {"const": "ok"},
+            "version": STRING,
+            "database": {"enum": ["postgres", "sqlite"]},
+            "uptime_s": COUNT,
+            "media": _array(
+                _object(
+                    {
+                        "worker": COUNT,
+                        "up": {"type": "boolean"},
+                        "pid": {"type": ["integer", "null"]},
+                        "port": COUNT,
+                        "rooms": COUNT,
+                    }
+                )
+            ),
+        }
+    ),
+    "CodeSent": _object(
+        {
+            "phone": {
+                "type": "string",
+                "pattern": r"^\+[1-9][0-9]{1,14}$",
+                "description": "The number in E.164.",
+            },
+            "resend_after": {**COUNT, "description": "Seconds before a new code may be asked."},
+            "expires_in": {**COUNT, "description": "Seconds the code lives."},
+        }
+    ),
+    "Session": _object(
+        {
+            "token": {**STRING, "description": "The session token for `Authorization: Bearer`."},
+            "account_id": ID,
+            "has_profile": {"type": "boolean"},
+        }
+    ),
+    "Profile": _object(
+        {
+            "account_id": ID,
+            "last_name": STRING,
+            "first_name": STRING,
+            "middle_name": NULLABLE_STRING,
+            "birth_date": {"type": "string", "format": "date"},
+            "sex": {"enum": ["female", "male"]},
+        }
+    ),
+    "Regions": _object(
+        {
+            "regions": _array(
+                _object({"code": STRING, "name": STRING, "journals": _array(JOURNAL_REF)})
+            )
+        }
+    ),
+    "RosterCounts": {
+        "description": "Records created, updated and removed by kind (`users`, `classes`, "
+        "`groups`, `chats`, `chat_members`, …); a kind appears once something of it is seen.",
+        **_object(
+            {
+                name: {"type": "object", "additionalProperties": COUNT}
+                for name in ("created", "updated", "removed")
+            }
+        ),
+    },
+    "ScheduleCounts": _object({"removed": COUNT, "created": COUNT}),
+    "UserChats": _object(
+        {
+            "chats": _array(
+                _object(
+                    {
+                        "id": ID,
+                        "title": STRING,
+                        "kind": {"enum": JOURNAL_CHAT_KINDS},
+                        "member_count": COUNT,
+                        "unread_count": {
+                            **COUNT,
+                            "description": "Messages the person has not read (0 until linked).",
+                        },
+                        "lesson": {
+                            "type": ["object", "null"],
+                            "description": "The next or live lesson; null for now.",
+                        },
+                    }
+                )
+            )
+        }
+    ),
+    "ChatId": _object({"id": ID}),
+    "PendingLink": _object(
+        {
+            "journal": JOURNAL_REF,
+            "person": _object(
+                {
+                    "last_name": STRING,
+                    "first_name": STRING,
+                    "middle_name": NULLABLE_STRING,
+                    "schools": _array(_object({"name": STRING, "role": {"enum": ROSTER_ROLES}})),
+                }
+            ),
+            "expires_at": {**COUNT, "description": "Unix time in milliseconds."},
+        }
+    ),
+    "LinkConfirmed": _object(
+        {"return_url": {**STRING, "description": "Where the browser goes next (the journal)."}}
+    ),
+    "LinkStarted": _object(
+        {"url": {**STRING, "description": "The journal's link page, with `state`."}}
+    ),
+    "Links": _object(
+        {
+            "links": _array(
+                _object(
+                    {
+                        "journal": _object({"id": STRING, "name": STRING, "region": STRING}),
+                        "person": PERSON_NAME,
+                    }
+                )
+            )
+        }
+    ),
+}
+
+
+# --- parameters -----------------------------------------------------------------------------
+
+PARAMETERS: dict[str, Schema] = {
+    "ActingAs": {
+        "name": "as",
+        "in": "query",
+        "required": True,
+        "description": "The journal user id of the teacher or staff member the journal acts for.",
+        "schema": EXT_ID,
+    },
+    "ChatId": {"name": "chat_id", "in": "path", "required": True, "schema": {**ID}},
+    "UserId": {
+        "name": "user_id",
+        "in": "path",
+        "required": True,
+        "description": "The journal's own id of the person.",
+        "schema": EXT_ID,
+    },
+    "PendingId": {"name": "pending_id", "in": "path", "required": True, "schema": STRING},
+    "JournalId": {"name": "journal_id", "in": "path", "required": True, "schema": EXT_ID},
+}
+
+
+def _param(name: str) -> Schema:
+    return {"$ref": f"#/components/parameters/{name}"}
+
+
+def _op(
+    operation_id: str,
+    summary: str,
+    tag: str,
+    security: Security,
+    responses: dict[str, Schema],
+    *,
+    body: str | None = None,
+    parameters: list[Schema] | None = None,
+    description: str | None = None,
+) -> Schema:
+    operation: Schema = {
+        "operationId": operation_id,
+        "summary": summary,
+        "tags": [tag],
+        "security": security,
+    }
+    if description:
+        operation["description"] = description
+    if parameters:
+        operation["parameters"] = parameters
+    if body:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(body)}},
+        }
+    operation["responses"] = responses
+    return operation
+
+
+def _ok(
+    name: str, description: str, status: int = 200, headers: dict[str, Schema] | None = None
+) -> dict[str, Schema]:
+    return {str(status): _json(description, _ref(name), headers)}
+
+
+def _paths() -> dict[str, Schema]:
+    session_cookie = _cookie_header(COOKIE, "The session cookie (HttpOnly, SameSite=Lax).")
+    return {
+        "/healthz": {
+            "get": _op(
+                "health",
+                "Is this process serving, and on which database",
+                "health",
+                PUBLIC,
+                {**_ok("Health", "Serving."), **_errors()},
+            )
+        },
+        PATH: {
+            "get": _op(
+                "openapi",
+                "This document",
+                "meta",
+                PUBLIC,
+                {
+                    "200": _json(
+                        "The OpenAPI 3.1 document.",
+                        {"type": "object", "required": ["openapi", "info", "paths"]},
+                    ),
+                    **_errors(),
+                },
+            )
+        },
+        "/api/v1/auth/code": {
+            "post": _op(
+                "requestCode",
+                "Send a sign-in code by SMS",
+                "auth",
+                PUBLIC,
+                {**_ok("CodeSent", "The code is sent."), **_errors(400, 413, 422, 429)},
+                body="CodeRequest",
+                description="A code lives 5 minutes and allows 5 attempts; a new one can be "
+                "asked after 60 s; 5 codes per phone per hour, and a per-address limit.",
+            )
+        },
+        "/api/v1/auth/verify": {
+            "post": _op(
+                "verifyCode",
+                "Sign in with the code",
+                "auth",
+                PUBLIC,
+                {
+                    "200": _json("Signed in.", _ref("Session"), session_cookie),
+                    **_errors(400, 413, 422),
+                    "429": {
+                        **_problem_response(
+                            429,
+                            "Too many attempts from this address "
+                            "(`rate_limited`, with `Retry-After`), or too many wrong codes "
+                            "(`too_many_attempts`: ask for a new code).",
+                        ),
+                        "headers": {"Retry-After": RETRY_AFTER},
+                    },
+                },
+                body="VerifyRequest",
+            )
+        },
+        "/api/v1/auth/logout": {
+            "post": _op(
+                "logout",
+                "End this session (or every session with all=1)",
+                "auth",
+                USER,
+                {
+                    "204": _no_content(
+                        "Signed out; the cookie is cleared.",
+                        _cookie_header(COOKIE, "Clears the session cookie."),
+                    ),
+                    **_errors(401, 403),
+                },
+                parameters=[
+                    {
+                        "name": "all",
+                        "in": "query",
+                        "required": False,
+                        "description": "`1` or `true` ends every session of the account.",
+                        "schema": STRING,
+                    }
+                ],
+            )
+        },
+        "/api/v1/profile": {
+            "get": _op(
+                "getProfile",
+                "Read the educational profile",
+                "profile",
+                USER,
+                {**_ok("Profile", "The profile."), **_errors(401, 403)},
+                description="403 `profile_required` until the profile exists.",
+            ),
+            "post": _op(
+                "createProfile",
+                "Create the educational profile",
+                "profile",
+                USER,
+                {
+                    **_ok("Profile", "Created.", status=201),
+                    **_errors(400, 401, 403, 409, 413, 422),
+                },
+                body="ProfileRequest",
+                description="Names are letters, spaces, hyphens and apostrophes; `birth_date` "
+                "is YYYY-MM-DD; `sex` is `male` or `female`. One per account.",
+            ),
+        },
+        "/api/v1/regions": {
+            "get": _op(
+                "regions",
+                "Regions and their journals",
+                "journal",
+                PUBLIC,
+                {**_ok("Regions", "Every region with a journal."), **_errors()},
+            )
+        },
+        "/api/v1/roster": {
+            "put": _op(
+                "putRoster",
+                "Replace a school's roster (idempotent)",
+                "journal",
+                JOURNAL,
+                {
+                    **_ok("RosterCounts", "Applied as a diff."),
+                    **_errors(400, 401, 413, 422),
+                },
+                body="RosterIn",
+                description="Every reference must resolve and every role fit, else 422 lists "
+                "each bad row. The chats the roster implies follow it.",
+            )
+        },
+        "/api/v1/schedule": {
+            "put": _op(
+                "putSchedule",
+                "Replace a school's timetable for a date range",
+                "journal",
+                JOURNAL,
+                {
+                    **_ok("ScheduleCounts", "Lessons removed and created in the range."),
+                    **_errors(400, 401, 404, 413, 422),
+                },
+                body="ScheduleIn",
+                description="`from` and `to` are dates in the school's time zone, both "
+                "included. Lesson times are RFC 3339 with an offset; a teacher's lessons "
+                "must not overlap. 404 until the school's roster is sent.",
+            )
+        },
+        "/api/v1/users/{user_id}/chats": {
+            "get": _op(
+                "userChats",
+                "A person's chats",
+                "journal",
+                JOURNAL,
+                {**_ok("UserChats", "The person's chats."), **_errors(401, 404)},
+                parameters=[_param("UserId")],
+            )
+        },
+        "/api/v1/chats": {
+            "post": _op(
+                "createChat",
+                "Make a chat as a teacher",
+                "journal",
+                JOURNAL,
+                {
+                    **_ok("ChatId", "Created.", status=201),
+                    **_errors(400, 401, 403, 404, 413, 422),
+                },
+                body="JournalChatIn",
+                parameters=[_param("ActingAs")],
+                description="A `custom` chat needs a title; a `subject` chat is titled from "
+                "what the teacher chose. The acting person becomes its owner.",
+            )
+        },
+        "/api/v1/chats/{chat_id}": {
+            "patch": _op(
+                "updateChat",
+                "Rename a custom chat or replace its members",
+                "journal",
+                JOURNAL,
+                {**_ok("ChatId", "Changed."), **_errors(400, 401, 403, 404, 413, 422)},
+                body="JournalChatPatch",
+                parameters=[_param("ChatId"), _param("ActingAs")],
+                description="Only the creator and admins change a chat; chats the roster "
+                "implies are not edited (403).",
+            ),
+            "delete": _op(
+                "deleteChat",
+                "Take a chat out of the journal",
+                "journal",
+                JOURNAL,
+                {"204": _no_content("Removed from the journal."), **_errors(401, 403, 404, 422)},
+                parameters=[_param("ChatId"), _param("ActingAs")],
+            ),
+        },
+        "/api/v1/link": {
+            "get": _op(
+                "linkLanding",
+                "Browser landing for linking (HTML, not JSON)",
+                "linking",
+                PUBLIC,
+                {
+                    "303": {
+                        "description": "The assertion holds: on to the confirmation page.",
+                        "headers": {
+                            "Location": {
+                                "required": True,
+                                "schema": {"type": "string", "pattern": "^/link/"},
+                            }
+                        },
+                    },
+                    "400": {
+                        "description": "Refused: a page says why; nothing changed.",
+                        "content": {"text/html": {"schema": STRING}},
+                    },
+                    **_errors(),
+                },
+                parameters=[
+                    {
+                        "name": "assertion",
+                        "in": "query",
+                        "required": True,
+                        "description": "HS256 JWT signed with the journal's secret: `iss` "
+                        "journal id, `sub` journal user id, `aud` `parta`, `exp` (at most "
+                        "10 minutes ahead), `jti` (single use), `return_url`.",
+                        "schema": STRING,
+                    },
+                    {
+                        "name": "state",
+                        "in": "query",
+                        "required": False,
+                        "description": "Back from linking started in Parta: must match the "
+                        f"`{STATE_COOKIE}` cookie.",
+                        "schema": STRING,
+                    },
+                ],
+            )
+        },
+        "/api/v1/links/pending/{pending_id}": {
+            "get": _op(
+                "pendingLink",
+                "What a pending link would link",
+                "linking",
+                PUBLIC,
+                {**_ok("PendingLink", "The pending link."), **_errors(404)},
+                parameters=[_param("PendingId")],
+            )
+        },
+        "/api/v1/links/pending/{pending_id}/confirm": {
+            "post": _op(
+                "confirmLink",
+                "Link the signed-in profile",
+                "linking",
+                USER,
+                {**_ok("LinkConfirmed", "Linked."), **_errors(401, 403, 404, 409)},
+                parameters=[_param("PendingId")],
+                description="Consumes the assertion; the person joins their roster's chats.",
+            )
+        },
+        "/api/v1/links/start": {
+            "post": _op(
+                "startLink",
+                "Start linking from Parta",
+                "linking",
+                USER,
+                {
+                    **_ok(
+                        "LinkStarted",
+                        "Send the browser to `url`.",
+                        headers=_cookie_header(STATE_COOKIE, "Binds `state` to this browser."),
+                    ),
+                    **_errors(400, 401, 403, 404, 413, 422),
+                },
+                body="StartLink",
+            )
+        },
+        "/api/v1/links": {
+            "get": _op(
+                "links",
+                "The journals this profile is linked to",
+                "linking",
+                USER,
+                {**_ok("Links", "Every link."), **_errors(401)},
+            )
+        },
+        "/api/v1/links/{journal_id}": {
+            "delete": _op(
+                "unlink",
+                "Unlink a journal",
+                "linking",
+                USER,
+                {"204": _no_content("Unlinked."), **_errors(401, 403, 404)},
+                parameters=[_param("JournalId")],
+            )
+        },
+    }
+
+
+def build_document(version: str, base_url: str) -> Schema:
+    _, components = msgspec.json.schema_components(BODIES, ref_template=SCHEMAS + "{name}")
+    schemas = {**components, "Problem": PROBLEM, **RESPONSES}
+    return {
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "info": {
+            "title": "Parta HTTP API",
+            "version": version,
+            "description": "Sign-in, the educational profile, the Journal API (server to "
+            "server) and linking. Errors are RFC 9457 problem details with a stable `code`.",
+            "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
+        },
+        "servers": [{"url": base_url}],
+        "tags": [
+            {"name": "health"},
+            {"name": "meta"},
+            {"name": "auth", "description": "Sign-in by phone and code; sessions."},
+            {"name": "profile", "description": "The educational profile."},
+            {"name": "journal", "description": "The Journal API: journal servers only."},
+            {"name": "linking", "description": "Linking a profile to a journal's person."},
+        ],
+        "paths": _paths(),
+        "components": {
+            "schemas": schemas,
+            "responses": _error_responses(),
+            "parameters": PARAMETERS,
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A user session token from `POST /api/v1/auth/verify`.",
+                },
+                "journalToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "pj_…",
+                    "description": "A journal API token from `parta journals add`.",
+                },
+                "cookieAuth": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": COOKIE,
+                    "description": "The browser session cookie; a changing request with it "
+                    "from another origin is refused (403).",
+                },
+            },
+        },
+    }
+
+
+class OpenApi:
+    def __init__(self, version: str, base_url: str) -> None:
+        self._body = orjson.dumps(build_document(version, base_url))
+
+    def register(self, router: Router) -> None:
+        router.add("GET", PATH, self.document)
+
+    async def document(self, request: Request) -> Response:
+        return Response(200, self._body, "application/json", [("Cache-Control", "no-cache")])
