@@ -80,6 +80,12 @@ class ChatInfo(Body, frozen=True):
     last_seq: Seq
     read_seq: Seq
     unread: int
+    # Made from the school journal: members follow the journal, not the chat's admins.
+    system: bool = False
+    closed: bool = False
+    muted: bool = False
+    # For a direct chat, the other person.
+    peer_id: int | None = None
 
 
 class ChatCreate(Request, frozen=True):
@@ -122,17 +128,243 @@ class Member(Body, frozen=True):
     last_name: str
     first_name: str
     middle_name: str | None = None
+    read_seq: Seq = 0
 
 
 class ChatMembersResult(Body, frozen=True):
     members: list[Member]
 
 
+Emoji = Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
+Option = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class PollSpec(Body, frozen=True):
+    question: Title
+    options: Annotated[list[Option], msgspec.Meta(min_length=2, max_length=10)]
+    multiple: bool = False
+    anonymous: bool = False
+
+
+class ForwardSpec(Body, frozen=True):
+    chat_id: Id
+    seq: Seq
+
+
 class ChatPost(Request, frozen=True):
+    """A message: text, and optionally a reply, attachments, mentions, a poll, or a
+    forwarded message (text may then be empty)."""
+
     type: ClassVar[str] = "chat.post"
     chat_id: Id
     client_id: ClientMessageId
+    text: Annotated[str, msgspec.Meta(max_length=10_000)] = ""
+    reply_to: Seq | None = None
+    attachments: Annotated[list[Id], msgspec.Meta(max_length=10)] = []
+    mentions: Annotated[list[Id], msgspec.Meta(max_length=100)] = []
+    poll: PollSpec | None = None
+    forward: ForwardSpec | None = None
+
+
+class ChatEdit(Request, frozen=True):
+    type: ClassVar[str] = "chat.edit"
+    chat_id: Id
+    seq: Seq
     text: Text
+
+
+class ChatDeleteMessage(Request, frozen=True):
+    """Delete a message for everyone (its author, or the chat's admins)."""
+
+    type: ClassVar[str] = "chat.delete_message"
+    chat_id: Id
+    seq: Seq
+
+
+class ChatReact(Request, frozen=True):
+    type: ClassVar[str] = "chat.react"
+    chat_id: Id
+    seq: Seq
+    emoji: Emoji
+    on: bool = True
+
+
+class ChatPin(Request, frozen=True):
+    type: ClassVar[str] = "chat.pin"
+    chat_id: Id
+    seq: Seq
+    on: bool = True
+
+
+class ChatVote(Request, frozen=True):
+    """Vote in a poll (the chosen option indexes; empty takes the vote back)."""
+
+    type: ClassVar[str] = "chat.vote"
+    chat_id: Id
+    seq: Seq
+    options: Annotated[list[Annotated[int, msgspec.Meta(ge=0, le=9)]], msgspec.Meta(max_length=10)]
+
+
+class ChatClosePoll(Request, frozen=True):
+    type: ClassVar[str] = "chat.close_poll"
+    chat_id: Id
+    seq: Seq
+
+
+class ChatTyping(Request, frozen=True):
+    type: ClassVar[str] = "chat.typing"
+    chat_id: Id
+
+
+class ChatSettings(Request, frozen=True):
+    """Rename a chat or make it closed (only admins invite and change it)."""
+
+    type: ClassVar[str] = "chat.settings"
+    chat_id: Id
+    title: Title | None = None
+    closed: bool | None = None
+
+
+class ChatRemoveMember(Request, frozen=True):
+    type: ClassVar[str] = "chat.remove_member"
+    chat_id: Id
+    account_id: Id
+
+
+class ChatSetRole(Request, frozen=True):
+    type: ClassVar[str] = "chat.set_role"
+    chat_id: Id
+    account_id: Id
+    role: Literal["admin", "member"]
+
+
+class ChatLeave(Request, frozen=True):
+    type: ClassVar[str] = "chat.leave"
+    chat_id: Id
+
+
+class ChatClear(Request, frozen=True):
+    """Clear the history for oneself: others keep theirs."""
+
+    type: ClassVar[str] = "chat.clear"
+    chat_id: Id
+
+
+class ChatMute(Request, frozen=True):
+    type: ClassVar[str] = "chat.mute"
+    chat_id: Id
+    muted: bool
+
+
+class InviteCreate(Request, frozen=True):
+    type: ClassVar[str] = "invite.create"
+    chat_id: Id
+    ttl_s: Annotated[int, msgspec.Meta(ge=60, le=30 * 86_400)] = 7 * 86_400
+
+
+class InviteInfo(Body, frozen=True):
+    id: str
+    expires_at: int
+    uses: int
+    revoked: bool = False
+    # Only when just created: the secret part of the link, shown once.
+    token: str | None = None
+
+
+class InviteList(Request, frozen=True):
+    type: ClassVar[str] = "invite.list"
+    chat_id: Id
+
+
+class InviteListResult(Body, frozen=True):
+    invites: list[InviteInfo]
+
+
+class InviteRevoke(Request, frozen=True):
+    type: ClassVar[str] = "invite.revoke"
+    chat_id: Id
+    invite_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class InviteJoin(Request, frozen=True):
+    type: ClassVar[str] = "invite.join"
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class DirectOpen(Request, frozen=True):
+    """A direct chat with someone the asker shares a chat with."""
+
+    type: ClassVar[str] = "direct.open"
+    account_id: Id
+
+
+class Block(Request, frozen=True):
+    type: ClassVar[str] = "block"
+    account_id: Id
+    on: bool = True
+
+
+class ReportCreate(Request, frozen=True):
+    type: ClassVar[str] = "report.create"
+    chat_id: Id
+    seq: Seq
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class ReportInfo(Body, frozen=True):
+    id: Id
+    chat_id: Id
+    seq: Seq
+    reporter_id: Id
+    reason: str
+    status: str
+    created_at: int
+    message: Event | None = None
+    resolution: str | None = None
+
+
+class ReportList(Request, frozen=True):
+    """Open reports this person may act on (admins of the chat, staff of its school)."""
+
+    type: ClassVar[str] = "report.list"
+    chat_id: Id | None = None
+
+
+class ReportListResult(Body, frozen=True):
+    reports: list[ReportInfo]
+
+
+class ReportResolve(Request, frozen=True):
+    type: ClassVar[str] = "report.resolve"
+    report_id: Id
+    action: Literal["remove_message", "remove_member", "silence_member", "dismiss"]
+    minutes: Annotated[int, msgspec.Meta(ge=1, le=30 * 24 * 60)] = 60
+
+
+class Search(Request, frozen=True):
+    type: ClassVar[str] = "search"
+    query: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    chat_id: Id | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 30
+
+
+class SearchResult(Body, frozen=True):
+    events: list[Event]
+
+
+class Typing(Body, frozen=True):
+    """Push: someone is typing in a chat (not kept)."""
+
+    chat_id: Id
+    account_id: Id
+
+
+class ReadMark(Body, frozen=True):
+    """Push: a member read a chat up to ``seq`` (for "read by N"; not kept)."""
+
+    chat_id: Id
+    account_id: Id
+    seq: Seq
 
 
 class Posted(Body, frozen=True):
@@ -148,6 +380,42 @@ class ChatHistory(Request, frozen=True):
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
 
 
+class Attachment(Body, frozen=True):
+    id: Id
+    kind: str  # photo, document, audio, video, voice
+    mime: str
+    size: int
+    name: str
+    width: int | None = None
+    height: int | None = None
+    duration_ms: int | None = None
+    waveform: list[int] | None = None
+    thumbnail: bool = False
+
+
+class Reaction(Body, frozen=True):
+    emoji: str
+    accounts: list[int]
+
+
+class Poll(Body, frozen=True):
+    question: str
+    options: list[str]
+    multiple: bool = False
+    anonymous: bool = False
+    closed: bool = False
+    votes: list[int] = []
+    # Who chose each option, unless the poll is anonymous.
+    voters: list[list[int]] | None = None
+
+
+class Forwarded(Body, frozen=True):
+    """Where a forwarded message came from (the author and when; not the chat's name)."""
+
+    actor_id: Seq
+    at: int
+
+
 class Event(Body, frozen=True):
     """One entry of a chat's log. Every change to a chat is an event with the next seq."""
 
@@ -161,6 +429,20 @@ class Event(Body, frozen=True):
     member_id: int | None = None
     role: Role | None = None
     title: str | None = None
+    # The message an edit, deletion, reaction, pin or vote is about.
+    target: Seq | None = None
+    reply_to: Seq | None = None
+    emoji: str | None = None
+    mentions: list[int] | None = None
+    attachments: list[Attachment] | None = None
+    poll: Poll | None = None
+    forwarded: Forwarded | None = None
+    closed: bool | None = None
+    # A message's state now (history, and the message an event changed):
+    edited_at: int | None = None
+    deleted: bool = False
+    reactions: list[Reaction] | None = None
+    pinned: bool = False
 
 
 class HistoryResult(Body, frozen=True):
@@ -280,6 +562,8 @@ PUSH_CHAT: Final = "chat"
 PUSH_CALL_TRACKS: Final = "call.tracks"
 PUSH_CALL_SPEAKER: Final = "call.speaker"
 PUSH_CALL_RECONNECT: Final = "call.reconnect"
+PUSH_TYPING: Final = "typing"
+PUSH_READ: Final = "read"
 REPLY_OK: Final = "ok"
 REPLY_ERROR: Final = "error"
 
@@ -299,6 +583,29 @@ REQUESTS: Final[dict[str, type[Request]]] = {
         CallOffer,
         CallLayer,
         CallLeave,
+        ChatEdit,
+        ChatDeleteMessage,
+        ChatReact,
+        ChatPin,
+        ChatVote,
+        ChatClosePoll,
+        ChatTyping,
+        ChatSettings,
+        ChatRemoveMember,
+        ChatSetRole,
+        ChatLeave,
+        ChatClear,
+        ChatMute,
+        InviteCreate,
+        InviteList,
+        InviteRevoke,
+        InviteJoin,
+        DirectOpen,
+        Block,
+        ReportCreate,
+        ReportList,
+        ReportResolve,
+        Search,
     )
 }
 
@@ -317,6 +624,29 @@ REPLIES: Final[dict[str, type[Body]]] = {
     CallOffer.type: CallAnswer,
     CallLayer.type: Done,
     CallLeave.type: Done,
+    ChatEdit.type: Done,
+    ChatDeleteMessage.type: Done,
+    ChatReact.type: Done,
+    ChatPin.type: Done,
+    ChatVote.type: Done,
+    ChatClosePoll.type: Done,
+    ChatTyping.type: Done,
+    ChatSettings.type: Done,
+    ChatRemoveMember.type: Done,
+    ChatSetRole.type: Done,
+    ChatLeave.type: Done,
+    ChatClear.type: Done,
+    ChatMute.type: Done,
+    InviteCreate.type: InviteInfo,
+    InviteList.type: InviteListResult,
+    InviteRevoke.type: Done,
+    InviteJoin.type: ChatCreated,
+    DirectOpen.type: ChatCreated,
+    Block.type: Done,
+    ReportCreate.type: Done,
+    ReportList.type: ReportListResult,
+    ReportResolve.type: Done,
+    Search.type: SearchResult,
 }
 
 PUSHES: Final[dict[str, type[Body]]] = {
@@ -325,6 +655,8 @@ PUSHES: Final[dict[str, type[Body]]] = {
     PUSH_CALL_TRACKS: CallTracks,
     PUSH_CALL_SPEAKER: CallSpeaker,
     PUSH_CALL_RECONNECT: CallReconnect,
+    PUSH_TYPING: Typing,
+    PUSH_READ: ReadMark,
 }
 
 _envelope_decoder = msgspec.msgpack.Decoder(Envelope)

@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 
 from server.api.auth import AuthApi
+from server.api.files import FilesApi
 from server.api.health import HealthApi
 from server.api.journal import JournalApi
 from server.api.links import LinksApi
@@ -23,12 +24,15 @@ from server.api.router import Router
 from server.api.static import StaticApi
 from server.bus.local import LocalBus
 from server.config import Settings
+from server.demo.journal import DemoJournal
 from server.domain.auth import AuthService
 from server.domain.calls import CallService
 from server.domain.chats import ChatService
 from server.domain.clock import system_clock
 from server.domain.journals import JournalService
 from server.domain.linking import LinkingService
+from server.domain.members import MemberService
+from server.domain.messages import MessageService
 from server.gateway.dispatch import Dispatcher
 from server.gateway.server import Gateway
 from server.gateway.websocket import Flusher
@@ -50,7 +54,7 @@ def parta_version() -> str:
 
 
 class App:
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, *, demo: bool = False) -> None:
         self.settings = settings
         self.store = store
         clock = system_clock
@@ -64,6 +68,10 @@ class App:
         self.bus = LocalBus(self.flusher)
         self.auth = AuthService(store, sms, secret, settings.limits, clock)
         self.chats = ChatService(store, self.bus, clock)
+        self.messages = MessageService(
+            store, self.bus, clock, edit_window_s=settings.limits.edit_window_s
+        )
+        self.members = MemberService(store, self.chats, self.messages, clock)
         self.media = WorkerPool(
             WorkerConfig(
                 count=settings.sfu_workers,
@@ -77,15 +85,21 @@ class App:
         self.calls = CallService(self.media, self.chats)
         self.journals = JournalService(store, self.chats, clock)
         self.linking = LinkingService(store, self.chats, secret, clock)
+        self.demo = DemoJournal(settings, store, self.journals, self.linking) if demo else None
         router = Router()
         HealthApi(store, self.media, parta_version()).register(router)
         AuthApi(self.auth, settings).register(router)
         JournalApi(self.journals).register(router)
         LinksApi(self.linking, self.auth, settings).register(router)
+        FilesApi(store, settings, self.chats, self.auth).register(router)
         OpenApi(parta_version(), settings.base_url).register(router)
         StaticApi(WEBCLIENT_DIST).register(router)
+        if self.demo is not None:
+            self.demo.register(router)
         self.router = router
-        self.dispatcher = Dispatcher(self.auth, self.chats, self.calls, store, self.bus)
+        self.dispatcher = Dispatcher(
+            self.auth, self.chats, self.messages, self.members, self.calls, store, self.bus
+        )
         self.gateway = Gateway(settings, router, self.dispatcher, self.flusher)
 
 
@@ -98,10 +112,10 @@ def bind(settings: Settings) -> tuple[socket.socket, Settings]:
     return sock, dataclasses.replace(settings, port=port)
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, *, demo: bool = False) -> None:
     sock, settings = bind(settings)
     store = await open_store(settings.db, settings.data_dir)
-    app = App(settings, store)
+    app = App(settings, store, demo=demo)
     port = await app.gateway.start(sock)
     # Media workers start beside the gateway: chat does not wait for them.
     media_start = asyncio.get_running_loop().create_task(app.media.start())
@@ -117,8 +131,12 @@ async def serve(settings: Settings) -> None:
     )
     sys.stdout.flush()
     logger.info("listening", extra={"url": url, "database": store.db.dialect})
+    # The demo journal pushes its school through the HTTP API, so only once we listen.
+    seeding = None if app.demo is None else loop.create_task(app.demo.seed())
     await stop.wait()
     logger.info("shutting down")
+    if seeding is not None:
+        seeding.cancel()
     await app.gateway.shutdown()
     media_start.cancel()
     await app.media.stop()

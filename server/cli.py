@@ -50,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     serve.add_argument("--public-url", help="the address people reach (default http://host:port)")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="seed a demo school through the journal API and print who can sign in",
+    )
     serve.add_argument("--sms-webhook-url", default=os.environ.get("PARTA_SMS_WEBHOOK_URL"))
     serve.add_argument(
         "--sfu-workers",
@@ -125,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         from server.app import serve
 
-        run(serve(settings))
+        run(serve(settings, demo=args.demo))
     elif args.command == "migrate":
         from server.ops import migrate_command
 

@@ -21,6 +21,8 @@ class Limits:
     codes_per_ip_per_hour: int = 200
     verifies_per_ip_per_minute: int = 120
     session_idle_days: int = 90
+    # How long after posting a message its author may still edit it.
+    edit_window_s: int = 48 * 3600
     http_body_bytes: int = 1 << 20
     # A journal's whole-school roster or timetable is larger than anything else.
     journal_body_bytes: int = 32 << 20

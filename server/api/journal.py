@@ -17,7 +17,7 @@ def _bearer(request: Request) -> str | None:
 
 def _chat_id(request: Request) -> int:
     raw = request.params.get("chat_id", "")
-    return int(raw) if raw.isdigit() and len(raw) < 19 else -1
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else -1
 
 
 class JournalApi:

@@ -4,7 +4,8 @@ Request bodies are the msgspec Structs that ``parse_body`` validates with, turne
 Schema 2020-12 by msgspec, so the document cannot drift from validation. Success bodies that
 have no Struct are written here by hand, closed (``additionalProperties: false``). Every error
 is the shared ``Problem``; the codes listed for a status are those ``problems.STATUS`` maps to
-it. The document is static: built once at startup and served as the same bytes.
+it (and, for the statuses a handler sets itself, ``OWN_STATUS``). The document is static:
+built once at startup and served as the same bytes.
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import orjson
 
 from protocol.errors import ErrorCode
 from server.api.auth import CodeRequest, ProfileRequest, VerifyRequest
+from server.api.files import PART_MAX_BYTES, WHOLE_MAX_BYTES
 from server.api.links import STATE_COOKIE, StartLink
 from server.api.problems import PROBLEM_TYPE, STATUS
 from server.api.router import Router
 from server.api.sessions import COOKIE
 from server.domain.journals import JournalChatIn, JournalChatPatch, ScheduleIn
 from server.domain.roster import RosterIn
+from server.files.service import KINDS, NAME_MAX_BYTES
 from server.gateway.http import Request, Response
 
 Schema = dict[str, Any]
@@ -112,18 +115,28 @@ ERRORS: dict[int, tuple[str, str]] = {
     400: ("BadRequest", "The body is not JSON, or (sign-in) the code is wrong or expired."),
     401: ("Unauthenticated", "No token, or a wrong or expired one."),
     403: ("Forbidden", "Not allowed, or the educational profile is missing."),
-    404: ("NotFound", "No such thing (in this journal)."),
+    404: ("NotFound", "No such thing (in this journal), or not yours to see."),
     409: ("Conflict", "The state does not allow it (the profile or the link exists)."),
     413: ("PayloadTooLarge", "The request body is over the size cap."),
+    415: ("UnsupportedContent", "The file is not something taken, or not of its `kind`."),
+    416: ("RangeNotSatisfiable", "The range is outside the file; see `Content-Range`."),
     422: ("ValidationFailed", "The body or a parameter is invalid; `errors` names the fields."),
     429: ("TooManyRequests", "Rate limited; `Retry-After` says how many seconds to wait."),
     500: ("InternalError", "A bug: the server logged it."),
 }
 
 
+# Statuses a handler sets itself, with the code it sends (files: 415, 416).
+OWN_STATUS: dict[int, list[ErrorCode]] = {
+    415: [ErrorCode.VALIDATION_FAILED],
+    416: [ErrorCode.VALIDATION_FAILED],
+}
+
+
 def codes_for(status: int) -> list[str]:
     """Every code the problem mapping answers with this status (unmapped codes are 400)."""
-    return sorted(code.value for code in ErrorCode if STATUS.get(code, 400) == status)
+    mapped = {code for code in ErrorCode if STATUS.get(code, 400) == status}
+    return sorted(code.value for code in mapped.union(OWN_STATUS.get(status, [])))
 
 
 def _problem_response(status: int, description: str) -> Schema:
@@ -148,6 +161,12 @@ def _error_responses() -> dict[str, Schema]:
         for status, (name, description) in ERRORS.items()
     }
     responses["TooManyRequests"]["headers"] = {"Retry-After": {**RETRY_AFTER, "required": True}}
+    responses["RangeNotSatisfiable"]["headers"] = {
+        "Content-Range": {
+            "required": True,
+            "schema": {"type": "string", "pattern": "^bytes \\*/[0-9]+$"},
+        }
+    }
     return responses
 
 
@@ -293,6 +312,29 @@ RESPONSES: dict[str, Schema] = {
     "LinkStarted": _object(
         {"url": {**STRING, "description": "The journal's link page, with `state`."}}
     ),
+    "FileInfo": _object(
+        {
+            "id": ID,
+            "chat_id": ID,
+            "uploader_id": {"type": ["integer", "null"]},
+            "kind": {"enum": list(KINDS)},
+            "mime": STRING,
+            "size": {"type": "integer", "minimum": 1},
+            "name": STRING,
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "thumbnail": {"type": "boolean", "description": "Whether `…/thumbnail` has one."},
+        },
+        {
+            "width": COUNT,
+            "height": COUNT,
+            "duration_ms": COUNT,
+            "waveform": {
+                **_array({"type": "integer", "minimum": 0, "maximum": 255}),
+                "description": "A voice message's peak levels.",
+            },
+        },
+    ),
     "Links": _object(
         {
             "links": _array(
@@ -327,6 +369,29 @@ PARAMETERS: dict[str, Schema] = {
         "schema": EXT_ID,
     },
     "PendingId": {"name": "pending_id", "in": "path", "required": True, "schema": STRING},
+    "FileId": {"name": "file_id", "in": "path", "required": True, "schema": {**ID}},
+    "Range": {
+        "name": "Range",
+        "in": "header",
+        "required": False,
+        "description": "One range, `bytes=first-last`, `bytes=first-` or `bytes=-suffix`; "
+        "anything else is ignored.",
+        "schema": STRING,
+    },
+    "IfRange": {
+        "name": "If-Range",
+        "in": "header",
+        "required": False,
+        "description": "The range applies only while the ETag is this one.",
+        "schema": STRING,
+    },
+    "IfNoneMatch": {
+        "name": "If-None-Match",
+        "in": "header",
+        "required": False,
+        "description": "304 when one of these ETags (or `*`) matches.",
+        "schema": STRING,
+    },
     "JournalId": {"name": "journal_id", "in": "path", "required": True, "schema": EXT_ID},
 }
 
@@ -345,6 +410,7 @@ def _op(
     body: str | None = None,
     parameters: list[Schema] | None = None,
     description: str | None = None,
+    raw_body: bool = False,
 ) -> Schema:
     operation: Schema = {
         "operationId": operation_id,
@@ -361,7 +427,9 @@ def _op(
             "required": True,
             "content": {"application/json": {"schema": _ref(body)}},
         }
-    operation["responses"] = responses
+    if raw_body:
+        operation["requestBody"] = {"required": True, "content": {"application/octet-stream": {}}}
+    operation["responses"] = dict(sorted(responses.items()))
     return operation
 
 
@@ -369,6 +437,40 @@ def _ok(
     name: str, description: str, status: int = 200, headers: dict[str, Schema] | None = None
 ) -> dict[str, Schema]:
     return {str(status): _json(description, _ref(name), headers)}
+
+
+def _download_responses(*, whole_limit: bool) -> dict[str, Schema]:
+    etag = {"ETag": {"required": True, "schema": {"type": "string", "pattern": '^"[0-9a-f]{64}"$'}}}
+    served = {
+        **etag,
+        "Content-Disposition": {
+            "required": True,
+            "schema": {"type": "string", "pattern": "^(inline|attachment); filename="},
+        },
+        "Accept-Ranges": {"required": True, "schema": {"const": "bytes"}},
+    }
+    part = {"Content-Range": {"required": True, "schema": {"type": "string", "pattern": "^bytes "}}}
+    responses: dict[str, Schema] = {
+        "200": {
+            "description": "The bytes, with their own media type.",
+            "headers": served,
+            "content": {"*/*": {}},
+        },
+        "206": {
+            "description": f"The range asked for (at most {PART_MAX_BYTES >> 20} MiB of it).",
+            "headers": {**served, **part},
+            "content": {"*/*": {}},
+        },
+        "304": {"description": "Not modified (If-None-Match).", "headers": etag},
+        **_errors(401, 404, 416),
+    }
+    if whole_limit:
+        responses["413"] = {
+            "$ref": "#/components/responses/PayloadTooLarge",
+            "description": f"Larger than one response holds ({WHOLE_MAX_BYTES >> 20} MiB): "
+            "fetch it in ranges.",
+        }
+    return responses
 
 
 def _paths() -> dict[str, Schema]:
@@ -566,6 +668,80 @@ def _paths() -> dict[str, Schema]:
                 parameters=[_param("ChatId"), _param("ActingAs")],
             ),
         },
+        "/api/v1/chats/{chat_id}/files": {
+            "post": _op(
+                "uploadFile",
+                "Upload a file into a chat",
+                "files",
+                USER,
+                {
+                    **_ok(
+                        "FileInfo",
+                        "Stored.",
+                        status=201,
+                        headers={
+                            "Location": {
+                                "required": True,
+                                "schema": {"type": "string", "pattern": "^/api/v1/files/"},
+                            }
+                        },
+                    ),
+                    **_errors(400, 401, 403, 404, 413, 415, 422),
+                },
+                parameters=[
+                    _param("ChatId"),
+                    {
+                        "name": "kind",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"enum": list(KINDS)},
+                    },
+                    {
+                        "name": "name",
+                        "in": "query",
+                        "required": False,
+                        "description": f"The file name: at most {NAME_MAX_BYTES} bytes of "
+                        "UTF-8, no path, no control characters, not a program or script.",
+                        "schema": STRING,
+                    },
+                ],
+                description="The raw bytes are the body (streamed; the limit depends on "
+                "`kind`). The content is analysed, whatever the request's Content-Type: "
+                "it must be of its `kind`. Members of the chat only (403 `not_member`).",
+                raw_body=True,
+            )
+        },
+        "/api/v1/files/{file_id}": {
+            "get": _op(
+                "downloadFile",
+                "Download a file (members of its chat only)",
+                "files",
+                USER,
+                _download_responses(whole_limit=True),
+                parameters=[
+                    _param("FileId"),
+                    _param("Range"),
+                    _param("IfRange"),
+                    _param("IfNoneMatch"),
+                ],
+                description="A file too large for one response (413) is fetched in ranges.",
+            )
+        },
+        "/api/v1/files/{file_id}/thumbnail": {
+            "get": _op(
+                "downloadThumbnail",
+                "A photo's or video's thumbnail",
+                "files",
+                USER,
+                _download_responses(whole_limit=False),
+                parameters=[
+                    _param("FileId"),
+                    _param("Range"),
+                    _param("IfRange"),
+                    _param("IfNoneMatch"),
+                ],
+            )
+        },
         "/api/v1/link": {
             "get": _op(
                 "linkLanding",
@@ -671,6 +847,9 @@ def _paths() -> dict[str, Schema]:
 
 def build_document(version: str, base_url: str) -> Schema:
     _, components = msgspec.json.schema_components(BODIES, ref_template=SCHEMAS + "{name}")
+    clash = components.keys() & {"Problem", *RESPONSES}
+    if clash:
+        raise ValueError(f"request and response schemas share names: {sorted(clash)}")
     schemas = {**components, "Problem": PROBLEM, **RESPONSES}
     return {
         "openapi": "3.1.0",
@@ -690,6 +869,7 @@ def build_document(version: str, base_url: str) -> Schema:
             {"name": "profile", "description": "The educational profile."},
             {"name": "journal", "description": "The Journal API: journal servers only."},
             {"name": "linking", "description": "Linking a profile to a journal's person."},
+            {"name": "files", "description": "Attachments: uploads and downloads."},
         ],
         "paths": _paths(),
         "components": {

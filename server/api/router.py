@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from protocol.errors import ErrorCode
 from server.domain.errors import DomainError
@@ -42,6 +43,7 @@ class Router:
         self._routes.append(Route(method, pattern, _compile(pattern), handler, stream_limit))
 
     def stream_limit(self, method: str, path: str) -> int | None:
+        """``path`` as sent (percent-encoded), like every match here."""
         for route in self._routes:
             if (
                 route.stream_limit is not None
@@ -57,12 +59,13 @@ class Router:
 
     def resolve(self, request: Request) -> Handler:
         allowed: list[str] = []
+        path = request.raw_path or request.path
         for route in self._routes:
-            match = route.regex.match(request.path)
+            match = route.regex.match(path)
             if match is None:
                 continue
             if route.method == request.method:
-                request.params = match.groupdict()
+                request.params = {k: unquote(v) for k, v in match.groupdict().items()}
                 return route.handler
             allowed.append(route.method)
         if allowed:

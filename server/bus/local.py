@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
-from protocol.messages import PUSH_CHAT, PUSH_EVENT, ChatInfo, Event, encode
+from protocol.messages import PUSH_CHAT, PUSH_EVENT, Body, ChatInfo, Event, encode
 from protocol.websocket import Opcode, encode_frame
 
 
@@ -98,6 +98,15 @@ class LocalBus:
         frame = encode_frame(Opcode.BINARY, encode(PUSH_CHAT, 0, chat))
         for conn in conns:
             self.subscribe(conn, [chat.id])
+            conn.send_frame(frame)
+
+    def signal(self, chat_id: int, push_type: str, body: Body) -> None:
+        """A push that is not kept on the log (typing, read marks): now, to whoever listens."""
+        subscribers = self._by_chat.get(chat_id)
+        if not subscribers:
+            return
+        frame = encode_frame(Opcode.BINARY, encode(push_type, 0, body))
+        for conn in subscribers:
             conn.send_frame(frame)
 
     def left(self, account_id: int, chat_id: int) -> None:

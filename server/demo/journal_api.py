@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import secrets
+import time
 from typing import Any
 from urllib.parse import quote
 
+import jwt
 import orjson
 
 from protocol.client import http_request
+
+ASSERTION_LIFETIME_S = 300
+
+
+def assertion(journal_id: str, signing_secret: str, user_id: str, return_url: str) -> str:
+    """What the journal signs to link a person (DESIGN.md, "Journal API": linking)."""
+    return jwt.encode(
+        {
+            "iss": journal_id,
+            "sub": user_id,
+            "aud": "parta",
+            "exp": int(time.time()) + ASSERTION_LIFETIME_S,
+            "jti": secrets.token_urlsafe(16),
+            "return_url": return_url,
+        },
+        signing_secret,
+        algorithm="HS256",
+    )
 
 
 class JournalApiError(Exception):
@@ -42,8 +63,9 @@ class JournalApi:
             )
         return data
 
-    async def put_roster(self, roster: dict[str, Any]) -> dict[str, int]:
-        counts: dict[str, int] = await self.call("PUT", "/api/v1/roster", roster)
+    async def put_roster(self, roster: dict[str, Any]) -> dict[str, Any]:
+        """Counts of created, updated and removed records, per kind of record."""
+        counts: dict[str, Any] = await self.call("PUT", "/api/v1/roster", roster)
         return counts
 
     async def put_schedule(self, schedule: dict[str, Any]) -> dict[str, int]:

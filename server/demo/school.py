@@ -272,26 +272,26 @@ def schedule(today: dt.date) -> dict[str, Any]:
     zone = zoneinfo.ZoneInfo(TIMEZONE)
     first, last = week_around(today)
     lessons: list[dict[str, str]] = []
-    day = first
-    while day <= last:
-        if day.weekday() < len(WEEK["7a"]):
-            for cls in CLASSES:
-                for slot, subject in enumerate(WEEK[cls.id][day.weekday()]):
-                    bell, minutes = BELLS[slot]
-                    starts = dt.datetime.combine(day, bell, zone)
-                    ends = starts + dt.timedelta(minutes=minutes)
-                    for group in GROUPS:
-                        if group.class_id == cls.id and group.subject_id == subject:
-                            lessons.append(
-                                {
-                                    "id": f"{day:%Y%m%d}-{slot + 1}-{group.id}",
-                                    "group_id": group.id,
-                                    "teacher_id": group.teacher_id,
-                                    "starts_at": starts.isoformat(),
-                                    "ends_at": ends.isoformat(),
-                                }
-                            )
-        day += dt.timedelta(days=1)
+    for offset in range((last - first).days + 1):
+        day = first + dt.timedelta(days=offset)
+        if day.weekday() >= len(WEEK["7a"]):
+            continue  # no lessons at the weekend
+        for cls in CLASSES:
+            for slot, subject in enumerate(WEEK[cls.id][day.weekday()]):
+                bell, minutes = BELLS[slot]
+                starts = dt.datetime.combine(day, bell, zone)
+                ends = starts + dt.timedelta(minutes=minutes)
+                lessons.extend(
+                    {
+                        "id": f"{day:%Y%m%d}-{slot + 1}-{group.id}",
+                        "group_id": group.id,
+                        "teacher_id": group.teacher_id,
+                        "starts_at": starts.isoformat(),
+                        "ends_at": ends.isoformat(),
+                    }
+                    for group in GROUPS
+                    if group.class_id == cls.id and group.subject_id == subject
+                )
     return {
         "school_id": SCHOOL_ID,
         "from": first.isoformat(),

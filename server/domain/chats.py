@@ -6,13 +6,13 @@ import msgspec
 
 from protocol.errors import ErrorCode
 from protocol.messages import ChatInfo, Event, Member, Role
+from server.domain.access import access
 from server.domain.clock import Clock
 from server.domain.errors import DomainError, FieldError
 from server.domain.notify import Notifier
 from server.store import Store
 from server.store.chats import MembershipChange
 
-MANAGERS: frozenset[Role] = frozenset({"owner", "admin"})
 MAX_SYNC_PAGE = 500
 
 
@@ -21,12 +21,6 @@ class ChatService:
         self._store = store
         self._notify = notifier
         self._clock = clock
-
-    async def _role(self, actor_id: int, chat_id: int) -> Role:
-        role = await self._store.chats.role_of(chat_id, actor_id)
-        if role is None:
-            raise DomainError(ErrorCode.NOT_MEMBER, f"you are not a member of chat {chat_id}")
-        return role
 
     async def _require_profiles(self, account_ids: list[int]) -> None:
         found = await self._store.accounts.with_profiles(account_ids)
@@ -53,17 +47,10 @@ class ChatService:
         self._notify.chat_event(event)
         return _fresh_info(chat_id, title, "owner", len(members), event)
 
-    async def _not_system(self, chat_id: int) -> None:
-        meta = await self._store.journal_chats.meta(chat_id)
-        if meta is not None and (meta.system or meta.in_journal):
-            raise DomainError(
-                ErrorCode.FORBIDDEN, "this chat's members come from the school journal"
-            )
-
     async def add_member(self, actor_id: int, chat_id: int, account_id: int, role: Role) -> None:
-        if await self._role(actor_id, chat_id) not in MANAGERS:
-            raise DomainError(ErrorCode.FORBIDDEN, "only the chat's owner and admins add members")
-        await self._not_system(chat_id)
+        checked = await access(self._store, actor_id, chat_id, "add_member")
+        if role != "member" and not checked.may("set_role"):
+            raise DomainError(ErrorCode.FORBIDDEN, "only the chat's owner and admins grant roles")
         if role == "owner":
             raise DomainError(ErrorCode.FORBIDDEN, "a chat has one owner")
         await self._require_profiles([account_id])
@@ -77,30 +64,22 @@ class ChatService:
             self._notify.joined(account_id, _before(info, event))
         self._notify.chat_event(event)
 
-    async def post(
-        self, actor_id: int, chat_id: int, client_id: str, text: str
-    ) -> tuple[Event, bool]:
-        """Append a text message; returns (event, duplicate). Nothing is sent before commit."""
-        await self._role(actor_id, chat_id)
-        if not text.strip():
-            raise DomainError(ErrorCode.VALIDATION_FAILED, "an empty message")
-        event, duplicate = await self._store.chats.post(
-            chat_id, actor_id, client_id, text, self._clock()
-        )
-        if not duplicate:
-            self._notify.chat_event(event)
-        return event, duplicate
-
     async def history(
         self, actor_id: int, chat_id: int, before_seq: int | None, limit: int
     ) -> tuple[list[Event], bool]:
-        await self._role(actor_id, chat_id)
-        return await self._store.chats.history(chat_id, before_seq, limit)
+        """A page of the log, messages as they stand now, after the actor's cleared point."""
+        checked = await access(self._store, actor_id, chat_id)
+        events, has_more = await self._store.chats.history(
+            chat_id, before_seq, limit, checked.state.cleared_seq
+        )
+        return await self._store.messages.current(events), has_more
 
     async def events_after(self, actor_id: int, chat_id: int, after_seq: int) -> list[Event]:
         """One page of what the actor missed in a chat (up to ``MAX_SYNC_PAGE`` events)."""
-        await self._role(actor_id, chat_id)
-        return await self._store.chats.events_after(chat_id, after_seq, MAX_SYNC_PAGE)
+        checked = await access(self._store, actor_id, chat_id)
+        return await self._store.chats.events_after(
+            chat_id, after_seq, MAX_SYNC_PAGE, checked.state.cleared_seq
+        )
 
     async def chat_info(self, actor_id: int, chat_id: int) -> ChatInfo:
         info = await self._store.chats.chat_info(chat_id, actor_id)
@@ -137,12 +116,8 @@ class ChatService:
         return await self._store.chats.chat_ids_of(actor_id)
 
     async def members(self, actor_id: int, chat_id: int) -> list[Member]:
-        await self._role(actor_id, chat_id)
+        await access(self._store, actor_id, chat_id)
         return await self._store.chats.members(chat_id)
-
-    async def mark_read(self, actor_id: int, chat_id: int, seq: int) -> None:
-        await self._role(actor_id, chat_id)
-        await self._store.chats.mark_read(chat_id, actor_id, seq)
 
 
 def _fresh_info(chat_id: int, title: str, role: Role, count: int, created: Event) -> ChatInfo:

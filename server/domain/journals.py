@@ -33,12 +33,16 @@ class Credentials:
     signing_secret: str
 
 
+# RFC 3339 with an offset (DESIGN.md: "times are RFC 3339 with an offset").
+Moment = Annotated[dt.datetime, msgspec.Meta(tz=True)]
+
+
 class LessonIn(msgspec.Struct, frozen=True):
     id: ExtId
     group_id: ExtId
     teacher_id: ExtId
-    starts_at: dt.datetime
-    ends_at: dt.datetime
+    starts_at: Moment
+    ends_at: Moment
 
 
 class ScheduleIn(msgspec.Struct, frozen=True):
@@ -145,6 +149,10 @@ class JournalService:
             )
         if schedule.to < schedule.from_:
             raise DomainError(ErrorCode.VALIDATION_FAILED, "'to' is before 'from'")
+        if not (schedule.from_.year >= 2000 and schedule.to.year <= 2200):
+            raise DomainError(ErrorCode.VALIDATION_FAILED, "dates between 2000 and 2200")
+        if (schedule.to - schedule.from_).days > 400:
+            raise DomainError(ErrorCode.VALIDATION_FAILED, "at most a school year per request")
         zone = zoneinfo.ZoneInfo(school.timezone)
         start = _ms(dt.datetime.combine(schedule.from_, dt.time(), zone))
         end = _ms(dt.datetime.combine(schedule.to + dt.timedelta(days=1), dt.time(), zone))

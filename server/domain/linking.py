@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
@@ -86,7 +87,11 @@ class LinkingService:
             raise LinkRefused("Подпись ссылки не прошла проверку.") from None
         now_s = self._clock() / 1000
         expires = claims["exp"]
-        if not isinstance(expires, (int, float)) or expires < now_s - LEEWAY_S:
+        if (
+            not isinstance(expires, (int, float))
+            or not math.isfinite(expires)
+            or expires < now_s - LEEWAY_S
+        ):
             raise LinkRefused("Ссылка устарела. Вернитесь в журнал и нажмите кнопку ещё раз.")
         if expires > now_s + MAX_LIFETIME_S + LEEWAY_S:
             raise LinkRefused("Ссылка выдана на слишком долгий срок.")

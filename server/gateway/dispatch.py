@@ -13,6 +13,7 @@ from protocol.messages import (
     PUSH_EVENT,
     Auth,
     AuthOk,
+    Block,
     Body,
     CallAnswer,
     CallJoin,
@@ -20,20 +21,45 @@ from protocol.messages import (
     CallLeave,
     CallOffer,
     ChatAddMember,
+    ChatClear,
+    ChatClosePoll,
     ChatCreate,
     ChatCreated,
+    ChatDeleteMessage,
+    ChatEdit,
     ChatHistory,
+    ChatLeave,
     ChatList,
     ChatListResult,
     ChatMembers,
     ChatMembersResult,
+    ChatMute,
+    ChatPin,
     ChatPost,
+    ChatReact,
     ChatRead,
+    ChatRemoveMember,
+    ChatSetRole,
+    ChatSettings,
+    ChatTyping,
+    ChatVote,
+    DirectOpen,
     Done,
     HistoryResult,
+    InviteCreate,
+    InviteJoin,
+    InviteList,
+    InviteListResult,
+    InviteRevoke,
     Posted,
     ProtocolError,
+    ReportCreate,
+    ReportList,
+    ReportListResult,
+    ReportResolve,
     Request,
+    Search,
+    SearchResult,
     Sync,
     SyncResult,
     decode_request,
@@ -46,6 +72,8 @@ from server.domain.auth import AuthService
 from server.domain.calls import CallService
 from server.domain.chats import MAX_SYNC_PAGE, ChatService
 from server.domain.errors import DomainError
+from server.domain.members import MemberService
+from server.domain.messages import MessageService
 from server.gateway.websocket import WsConnection
 from server.store import Store
 
@@ -56,10 +84,19 @@ RequestHandler = Callable[[WsConnection, int, Any], Awaitable[Body]]
 
 class Dispatcher:
     def __init__(
-        self, auth: AuthService, chats: ChatService, calls: CallService, store: Store, bus: LocalBus
+        self,
+        auth: AuthService,
+        chats: ChatService,
+        messages: MessageService,
+        members: MemberService,
+        calls: CallService,
+        store: Store,
+        bus: LocalBus,
     ) -> None:
         self._auth = auth
         self._chats = chats
+        self._messages = messages
+        self._members = members
         self._calls = calls
         self._leaving: set[asyncio.Task[None]] = set()
         self._store = store
@@ -77,6 +114,29 @@ class Dispatcher:
             CallOffer: self._call_offer,
             CallLayer: self._call_layer,
             CallLeave: self._call_leave,
+            ChatEdit: self._edit,
+            ChatDeleteMessage: self._delete_message,
+            ChatReact: self._react,
+            ChatPin: self._pin,
+            ChatVote: self._vote,
+            ChatClosePoll: self._close_poll,
+            ChatTyping: self._typing,
+            ChatSettings: self._settings,
+            ChatRemoveMember: self._remove_member,
+            ChatSetRole: self._set_role,
+            ChatLeave: self._leave,
+            ChatClear: self._clear,
+            ChatMute: self._mute,
+            InviteCreate: self._invite_create,
+            InviteList: self._invite_list,
+            InviteRevoke: self._invite_revoke,
+            InviteJoin: self._invite_join,
+            DirectOpen: self._direct_open,
+            Block: self._block,
+            ReportCreate: self._report,
+            ReportList: self._reports,
+            ReportResolve: self._resolve,
+            Search: self._search,
         }
 
     async def handle(self, conn: WsConnection, frame: bytes) -> None:
@@ -156,7 +216,7 @@ class Dispatcher:
         return ChatMembersResult(members=await self._chats.members(actor, req.chat_id))
 
     async def _chat_post(self, conn: WsConnection, actor: int, req: ChatPost) -> Body:
-        event, duplicate = await self._chats.post(actor, req.chat_id, req.client_id, req.text)
+        event, duplicate = await self._messages.post(actor, req)
         return Posted(seq=event.seq, at=event.at, duplicate=duplicate)
 
     async def _chat_history(self, conn: WsConnection, actor: int, req: ChatHistory) -> Body:
@@ -164,7 +224,95 @@ class Dispatcher:
         return HistoryResult(events=events, has_more=has_more)
 
     async def _chat_read(self, conn: WsConnection, actor: int, req: ChatRead) -> Body:
-        await self._chats.mark_read(actor, req.chat_id, req.seq)
+        await self._messages.mark_read(actor, req.chat_id, req.seq)
+        return Done()
+
+    async def _edit(self, conn: WsConnection, actor: int, req: ChatEdit) -> Body:
+        await self._messages.edit(actor, req.chat_id, req.seq, req.text)
+        return Done()
+
+    async def _delete_message(self, conn: WsConnection, actor: int, req: ChatDeleteMessage) -> Body:
+        await self._messages.delete(actor, req.chat_id, req.seq)
+        return Done()
+
+    async def _react(self, conn: WsConnection, actor: int, req: ChatReact) -> Body:
+        await self._messages.react(actor, req.chat_id, req.seq, req.emoji, req.on)
+        return Done()
+
+    async def _pin(self, conn: WsConnection, actor: int, req: ChatPin) -> Body:
+        await self._messages.pin(actor, req.chat_id, req.seq, req.on)
+        return Done()
+
+    async def _vote(self, conn: WsConnection, actor: int, req: ChatVote) -> Body:
+        await self._messages.vote(actor, req.chat_id, req.seq, req.options)
+        return Done()
+
+    async def _close_poll(self, conn: WsConnection, actor: int, req: ChatClosePoll) -> Body:
+        await self._messages.close_poll(actor, req.chat_id, req.seq)
+        return Done()
+
+    async def _typing(self, conn: WsConnection, actor: int, req: ChatTyping) -> Body:
+        await self._messages.typing(actor, req.chat_id)
+        return Done()
+
+    async def _settings(self, conn: WsConnection, actor: int, req: ChatSettings) -> Body:
+        await self._members.settings(actor, req.chat_id, req.title, req.closed)
+        return Done()
+
+    async def _remove_member(self, conn: WsConnection, actor: int, req: ChatRemoveMember) -> Body:
+        await self._members.remove(actor, req.chat_id, req.account_id)
+        return Done()
+
+    async def _set_role(self, conn: WsConnection, actor: int, req: ChatSetRole) -> Body:
+        await self._members.set_role(actor, req.chat_id, req.account_id, req.role)
+        return Done()
+
+    async def _leave(self, conn: WsConnection, actor: int, req: ChatLeave) -> Body:
+        await self._members.leave(actor, req.chat_id)
+        return Done()
+
+    async def _clear(self, conn: WsConnection, actor: int, req: ChatClear) -> Body:
+        await self._members.clear(actor, req.chat_id)
+        return Done()
+
+    async def _mute(self, conn: WsConnection, actor: int, req: ChatMute) -> Body:
+        await self._members.mute(actor, req.chat_id, req.muted)
+        return Done()
+
+    async def _invite_create(self, conn: WsConnection, actor: int, req: InviteCreate) -> Body:
+        return await self._members.create_invite(actor, req.chat_id, req.ttl_s)
+
+    async def _invite_list(self, conn: WsConnection, actor: int, req: InviteList) -> Body:
+        return InviteListResult(invites=await self._members.invites(actor, req.chat_id))
+
+    async def _invite_revoke(self, conn: WsConnection, actor: int, req: InviteRevoke) -> Body:
+        await self._members.revoke_invite(actor, req.chat_id, req.invite_id)
+        return Done()
+
+    async def _invite_join(self, conn: WsConnection, actor: int, req: InviteJoin) -> Body:
+        return ChatCreated(chat=await self._members.join(actor, req.token))
+
+    async def _direct_open(self, conn: WsConnection, actor: int, req: DirectOpen) -> Body:
+        return ChatCreated(chat=await self._members.direct(actor, req.account_id))
+
+    async def _block(self, conn: WsConnection, actor: int, req: Block) -> Body:
+        await self._members.block(actor, req.account_id, req.on)
+        return Done()
+
+    async def _report(self, conn: WsConnection, actor: int, req: ReportCreate) -> Body:
+        await self._members.report(actor, req.chat_id, req.seq, req.reason)
+        return Done()
+
+    async def _reports(self, conn: WsConnection, actor: int, req: ReportList) -> Body:
+        return ReportListResult(reports=await self._members.reports(actor, req.chat_id))
+
+    async def _search(self, conn: WsConnection, actor: int, req: Search) -> Body:
+        return SearchResult(
+            events=await self._messages.search(actor, req.query, req.chat_id, req.limit)
+        )
+
+    async def _resolve(self, conn: WsConnection, actor: int, req: ReportResolve) -> Body:
+        await self._members.resolve(actor, req.report_id, req.action, req.minutes)
         return Done()
 
     async def _call_join(self, conn: WsConnection, actor: int, req: CallJoin) -> Body:

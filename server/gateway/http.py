@@ -38,6 +38,9 @@ class Request:
     body: bytes
     client_ip: str
     params: dict[str, str] = field(default_factory=dict)
+    # The path as sent (still percent-encoded): routes match on it, so an encoded "/"
+    # stays inside its path parameter.
+    raw_path: str = ""
     # Set for routes that take their body as it arrives (uploads); ``body`` is then empty.
     stream: BodyStream | None = None
 
@@ -205,7 +208,7 @@ class HttpConnection(asyncio.Protocol):
         limits = self._limits
         path = self._url.split(b"?", 1)[0]
         method = self._parser.get_method().decode("ascii")
-        streamed = self._app.streams_body(method, unquote(path.decode("latin-1")))
+        streamed = self._app.streams_body(method, path.decode("latin-1"))
         # A journal's whole-school snapshot may be large; uploads say their own limit.
         if streamed is not None:
             self._body_limit = streamed
@@ -247,9 +250,11 @@ class HttpConnection(asyncio.Protocol):
 
     def _request(self, body: bytes, stream: BodyStream | None) -> Request:
         parsed = httptools.parse_url(self._url)
+        raw_path = parsed.path.decode("latin-1")
         return Request(
             method=self._parser.get_method().decode("ascii"),
-            path=unquote(parsed.path.decode("latin-1")),
+            path=unquote(raw_path),
+            raw_path=raw_path,
             query=parse_qs(parsed.query.decode("latin-1")) if parsed.query else {},
             headers=self._headers,
             body=body,

@@ -7,10 +7,13 @@ from pathlib import Path
 from server.store.accounts import AccountStore
 from server.store.chats import ChatStore, JournalChatStore
 from server.store.engine import Database, IntegrityError
+from server.store.files import FileStore
 from server.store.journals import JournalStore
+from server.store.messages import MessageStore
 from server.store.migrate import migrate
 from server.store.postgres import PostgresDatabase
 from server.store.roster import RosterStore, TimetableStore
+from server.store.safety import SafetyStore
 from server.store.sqlite import SqliteDatabase
 
 __all__ = ["Database", "IntegrityError", "Store", "open_database", "open_store"]
@@ -27,6 +30,9 @@ class Store:
         self.roster = RosterStore(db)
         self.timetable = TimetableStore(db)
         self.journal_chats = JournalChatStore(db)
+        self.files = FileStore(db)
+        self.messages = MessageStore(db)
+        self.safety = SafetyStore(db)
 
     async def close(self) -> None:
         await self.db.close()

@@ -11,13 +11,43 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from protocol.messages import ChatInfo, Event, Member, Role
+import msgspec
+
+from protocol.messages import (
+    Attachment,
+    ChatInfo,
+    Event,
+    Forwarded,
+    Member,
+    Poll,
+    Role,
+)
 from server.store.engine import Database, Row, Txn
 
-_EVENT_COLUMNS = "chat_id, seq, kind, actor_id, at, client_id, text, member_id, role, title"
+_EVENT_COLUMNS = (
+    "chat_id, seq, kind, actor_id, at, client_id, text, member_id, role, title,"
+    " target, reply_to, edited_at, deleted, data"
+)
+
+
+class _Data(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The parts of an event kept as JSON in ``chat_events.data``."""
+
+    emoji: str | None = None
+    mentions: list[int] | None = None
+    attachments: list[Attachment] | None = None
+    poll: Poll | None = None
+    forwarded: Forwarded | None = None
+    closed: bool | None = None
+
+
+_encode_data = msgspec.json.Encoder().encode
+_decode_data = msgspec.json.Decoder(_Data).decode
+_NO_DATA = _Data()
 
 
 def _event(row: Row) -> Event:
+    data = _decode_data(row[14]) if row[14] else _NO_DATA
     return Event(
         chat_id=row[0],
         seq=row[1],
@@ -29,7 +59,29 @@ def _event(row: Row) -> Event:
         member_id=row[7],
         role=row[8],
         title=row[9],
+        target=row[10],
+        reply_to=row[11],
+        edited_at=row[12],
+        deleted=bool(row[13]),
+        emoji=data.emoji,
+        mentions=data.mentions,
+        attachments=data.attachments,
+        poll=data.poll,
+        forwarded=data.forwarded,
+        closed=data.closed,
     )
+
+
+def _data(event: Event) -> str | None:
+    data = _Data(
+        emoji=event.emoji,
+        mentions=event.mentions,
+        attachments=event.attachments,
+        poll=event.poll,
+        forwarded=event.forwarded,
+        closed=event.closed,
+    )
+    return None if data == _NO_DATA else _encode_data(data).decode()
 
 
 _CHAT_INFO = """
@@ -37,8 +89,11 @@ SELECT c.id, c.kind, c.title, m.role,
        (SELECT count(*) FROM chat_members x WHERE x.chat_id = c.id),
        c.last_seq, m.read_seq,
        (SELECT count(*) FROM chat_events e
-         WHERE e.chat_id = c.id AND e.seq > m.read_seq AND e.kind = 'message'
-           AND e.actor_id <> m.account_id)
+         WHERE e.chat_id = c.id AND e.seq > m.read_seq AND e.seq > m.cleared_seq
+           AND e.kind = 'message' AND NOT e.deleted AND e.actor_id <> m.account_id),
+       c.source IS NOT NULL OR c.in_journal, c.closed, m.muted,
+       CASE WHEN c.kind = 'direct' THEN (SELECT y.account_id FROM chat_members y
+         WHERE y.chat_id = c.id AND y.account_id <> m.account_id LIMIT 1) END
 FROM chat_members m JOIN chats c ON c.id = m.chat_id
 """
 
@@ -53,6 +108,10 @@ def _chat_info(row: Row) -> ChatInfo:
         last_seq=row[5],
         read_seq=row[6],
         unread=row[7],
+        system=bool(row[8]),
+        closed=bool(row[9]),
+        muted=bool(row[10]),
+        peer_id=row[11],
     )
 
 
@@ -65,7 +124,7 @@ async def _append(
     event = Event(chat_id=chat_id, seq=seq, kind=kind, actor_id=actor_id, at=at, **fields)
     await txn.execute(
         f"INSERT INTO chat_events ({_EVENT_COLUMNS})"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         chat_id,
         seq,
         kind,
@@ -76,6 +135,11 @@ async def _append(
         event.member_id,
         event.role,
         event.title,
+        event.target,
+        event.reply_to,
+        event.edited_at,
+        event.deleted,
+        _data(event),
     )
     return event
 
@@ -155,27 +219,32 @@ class ChatStore:
             )
         return event, False
 
-    async def events_after(self, chat_id: int, after_seq: int, limit: int) -> list[Event]:
+    async def events_after(
+        self, chat_id: int, after_seq: int, limit: int, floor: int = 0
+    ) -> list[Event]:
+        """The log after ``after_seq`` (and after ``floor``: a member's cleared history)."""
         async with self._db.read("events_after") as txn:
             rows = await txn.fetch(
                 f"SELECT {_EVENT_COLUMNS} FROM chat_events WHERE chat_id = $1 AND seq > $2"
                 " ORDER BY seq LIMIT $3",
                 chat_id,
-                after_seq,
+                max(after_seq, floor),
                 limit,
             )
         return [_event(row) for row in rows]
 
     async def history(
-        self, chat_id: int, before_seq: int | None, limit: int
+        self, chat_id: int, before_seq: int | None, limit: int, floor: int = 0
     ) -> tuple[list[Event], bool]:
-        """The ``limit`` events before ``before_seq`` (latest when None), oldest first."""
+        """The ``limit`` events before ``before_seq`` (latest when None), oldest first, none
+        at or below ``floor``."""
         async with self._db.read("history") as txn:
             rows = await txn.fetch(
-                f"SELECT {_EVENT_COLUMNS} FROM chat_events WHERE chat_id = $1 AND seq < $2"
-                " ORDER BY seq DESC LIMIT $3",
+                f"SELECT {_EVENT_COLUMNS} FROM chat_events"
+                " WHERE chat_id = $1 AND seq < $2 AND seq > $3 ORDER BY seq DESC LIMIT $4",
                 chat_id,
                 2**63 - 1 if before_seq is None else before_seq,
+                floor,
                 limit + 1,
             )
         has_more = len(rows) > limit
@@ -205,8 +274,8 @@ class ChatStore:
     async def members(self, chat_id: int) -> list[Member]:
         async with self._db.read("chat_members") as txn:
             rows = await txn.fetch(
-                "SELECT m.account_id, m.role, p.last_name, p.first_name, p.middle_name"
-                " FROM chat_members m JOIN profiles p ON p.account_id = m.account_id"
+                "SELECT m.account_id, m.role, p.last_name, p.first_name, p.middle_name,"
+                " m.read_seq FROM chat_members m JOIN profiles p ON p.account_id = m.account_id"
                 " WHERE m.chat_id = $1 ORDER BY p.last_name, p.first_name, m.account_id",
                 chat_id,
             )
@@ -217,9 +286,55 @@ class ChatStore:
                 last_name=row[2],
                 first_name=row[3],
                 middle_name=row[4],
+                read_seq=row[5],
             )
             for row in rows
         ]
+
+    async def remove_member(
+        self, chat_id: int, account_id: int, actor_id: int, now: int
+    ) -> Event | None:
+        async with self._db.transaction("remove_member") as txn:
+            removed = await txn.execute(
+                "DELETE FROM chat_members WHERE chat_id = $1 AND account_id = $2",
+                chat_id,
+                account_id,
+            )
+            if not removed:
+                return None
+            return await _append(
+                txn, chat_id, "member_removed", actor_id, now, member_id=account_id
+            )
+
+    async def set_role(
+        self, chat_id: int, account_id: int, role: Role, actor_id: int, now: int
+    ) -> Event | None:
+        async with self._db.transaction("set_role") as txn:
+            changed = await txn.execute(
+                "UPDATE chat_members SET role = $3 WHERE chat_id = $1 AND account_id = $2"
+                " AND role <> $3",
+                chat_id,
+                account_id,
+                role,
+            )
+            if not changed:
+                return None
+            return await _append(
+                txn, chat_id, "role_changed", actor_id, now, member_id=account_id, role=role
+            )
+
+    async def settings(
+        self, chat_id: int, actor_id: int, now: int, title: str | None, closed: bool | None
+    ) -> list[Event]:
+        events = []
+        async with self._db.transaction("chat_settings") as txn:
+            if title is not None:
+                await txn.execute("UPDATE chats SET title = $2 WHERE id = $1", chat_id, title)
+                events.append(await _append(txn, chat_id, "renamed", actor_id, now, title=title))
+            if closed is not None:
+                await txn.execute("UPDATE chats SET closed = $2 WHERE id = $1", chat_id, closed)
+                events.append(await _append(txn, chat_id, "settings", actor_id, now, closed=closed))
+        return events
 
     async def mark_read(self, chat_id: int, account_id: int, seq: int) -> None:
         """Move the read marker forward (never back, never past the log's end)."""
@@ -244,11 +359,23 @@ class ChatMeta:
     school_id: int | None
     in_journal: bool
     creator_person_id: int | None
+    closed: bool = False
 
     @property
     def system(self) -> bool:
         """Made by the roster: no renaming, deleting or editing members by hand."""
         return self.source is not None
+
+    @property
+    def sort(self) -> str:
+        """How the permission table sees it (``server.domain.permissions``)."""
+        if self.kind == "direct":
+            return "direct"
+        if self.source is not None:
+            return "system"
+        if self.in_journal:
+            return "journal"
+        return "closed" if self.closed else "manual"
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +394,7 @@ class PersonChat:
     unread: int
 
 
-_META = "id, kind, title, source, journal_id, school_id, in_journal, creator_person_id"
+_META = "id, kind, title, source, journal_id, school_id, in_journal, creator_person_id, closed"
 
 
 class JournalChatStore:
@@ -281,7 +408,9 @@ class JournalChatStore:
             row = await reader.fetchrow(f"SELECT {_META} FROM chats WHERE id = $1", chat_id)
         if row is None:
             return None
-        return ChatMeta(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7])
+        return ChatMeta(
+            row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]), row[7], bool(row[8])
+        )
 
     async def sync(self, chat_ids: Sequence[int], now: int) -> list[MembershipChange]:
         """Make each chat's members the linked accounts of its roster: join, leave, re-role.

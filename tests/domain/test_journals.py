@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from protocol.errors import ErrorCode
-from protocol.messages import ChatInfo, Event
+from protocol.messages import ChatInfo, ChatPost, Event
 from server.domain.chats import ChatService
 from server.domain.errors import DomainError
 from server.domain.journals import (
@@ -23,6 +23,7 @@ from server.domain.journals import (
     ScheduleIn,
 )
 from server.domain.linking import LinkingService, LinkRefused
+from server.domain.messages import MessageService
 from server.store import Store
 from server.store.accounts import Profile
 from server.store.journals import Journal
@@ -51,6 +52,9 @@ class Notifier:
     def left(self, account_id: int, chat_id: int) -> None:
         self.r.left.append((account_id, chat_id))
 
+    def signal(self, chat_id: int, push_type: str, body: object) -> None:
+        pass
+
 
 @dataclass
 class World:
@@ -58,6 +62,7 @@ class World:
     chats: ChatService
     journals: JournalService
     linking: LinkingService
+    messages: MessageService
     recorder: Recorder
     now: list[int]
 
@@ -111,6 +116,7 @@ def world(store: Store) -> World:
         chats,
         JournalService(store, chats, clock),
         LinkingService(store, chats, b"s" * 32, clock),
+        MessageService(store, Notifier(recorder), clock, edit_window_s=3600),
         recorder,
         now,
     )
@@ -187,7 +193,9 @@ async def test_a_student_moved_to_another_class_changes_chats_and_keeps_messages
     student = await world.account("Ученик")
     await world.link(credentials, "s2", student)
     old_class = await _chat_id(world, student, "7А класс")
-    await world.chats.post(student, old_class, "m1", "Всем привет")
+    await world.messages.post(
+        student, ChatPost(chat_id=old_class, client_id="m1", text="Всем привет")
+    )
     moved = school()
     moved["classes"][0]["student_ids"] = ["s1"]
     moved["classes"][1]["student_ids"] = ["s3", "s2"]

@@ -1,0 +1,1 @@
+"""Attachments: content-addressed blobs, types told from bytes, media facts, the rules."""
