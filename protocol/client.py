@@ -19,7 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import msgspec
 
@@ -442,11 +442,20 @@ class Client:
         return result.members
 
     async def post(
-        self, chat_id: int, text: str, *, client_id: str | None = None, retry: bool = True
+        self,
+        chat_id: int,
+        text: str = "",
+        *,
+        client_id: str | None = None,
+        retry: bool = True,
+        **fields: Any,
     ) -> Posted:
-        """Post a message. With ``retry`` a dropped connection is waited out and the same
-        client id is sent again, so the message is stored exactly once."""
-        request = ChatPost(chat_id=chat_id, client_id=client_id or uuid.uuid4().hex, text=text)
+        """Post a message (``fields``: reply_to, attachments, mentions, poll, forward). With
+        ``retry`` a dropped connection is waited out and the same client id is sent again,
+        so the message is stored exactly once."""
+        request = ChatPost(
+            chat_id=chat_id, client_id=client_id or uuid.uuid4().hex, text=text, **fields
+        )
         while True:
             try:
                 return await self._call(request, Posted)
@@ -461,6 +470,23 @@ class Client:
         return await self._call(
             ChatHistory(chat_id=chat_id, before_seq=before_seq, limit=limit), HistoryResult
         )
+
+    async def upload(
+        self, chat_id: int, data: bytes, *, kind: str, name: str | None = None
+    ) -> dict[str, Any]:
+        """Upload a file into a chat (then post it with ``attachments=[id]``)."""
+        query = urlencode({"kind": kind} | ({"name": name} if name else {}))
+        status, _, raw = await http_request(
+            "POST",
+            f"{self.base_url}/api/v1/chats/{chat_id}/files?{query}",
+            body=data,
+            headers={"authorization": f"Bearer {self.token}"},
+            timeout_s=120,
+        )
+        answer: dict[str, Any] = msgspec.json.decode(raw) if raw else {}
+        if status >= 400:
+            raise ClientError(answer.get("code", "http_error"), answer.get("detail", ""), status)
+        return answer
 
     async def mark_read(self, chat_id: int, seq: int) -> None:
         await self.call(ChatRead(chat_id=chat_id, seq=seq))

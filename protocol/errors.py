@@ -18,6 +18,8 @@ class ErrorCode(enum.StrEnum):
     BAD_JSON = "bad_json"
     BODY_TOO_LARGE = "body_too_large"
     METHOD_NOT_ALLOWED = "method_not_allowed"
+    UNSUPPORTED_TYPE = "unsupported_type"
+    RANGE_NOT_SATISFIABLE = "range_not_satisfiable"
     NOT_FOUND = "not_found"
     # Who is asking.
     UNAUTHENTICATED = "unauthenticated"

@@ -232,7 +232,7 @@ async def _serve(
     if wanted == UNSATISFIABLE:
         return problem(
             416,
-            ErrorCode.VALIDATION_FAILED,
+            ErrorCode.RANGE_NOT_SATISFIABLE,
             f"the file has {size} bytes; that range is outside it",
             errors=[{"field": "range", "message": "outside the file"}],
             headers=[("Content-Range", f"bytes */{size}"), ("Accept-Ranges", "bytes")],

@@ -126,11 +126,8 @@ ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
-# Statuses a handler sets itself, with the code it sends (files: 415, 416).
-OWN_STATUS: dict[int, list[ErrorCode]] = {
-    415: [ErrorCode.VALIDATION_FAILED],
-    416: [ErrorCode.VALIDATION_FAILED],
-}
+# Statuses a handler sets itself, with the code it sends (none at the moment).
+OWN_STATUS: dict[int, list[ErrorCode]] = {}
 
 
 def codes_for(status: int) -> list[str]:

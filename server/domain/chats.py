@@ -81,6 +81,12 @@ class ChatService:
             chat_id, after_seq, MAX_SYNC_PAGE, checked.state.cleared_seq
         )
 
+    async def may_post(self, actor_id: int, chat_id: int) -> None:
+        """Refuses unless the actor may post in the chat now (member, not silenced)."""
+        checked = await access(self._store, actor_id, chat_id, "post")
+        if checked.state.silenced_until > self._clock():
+            raise DomainError(ErrorCode.FORBIDDEN, "a moderator muted you in this chat for a while")
+
     async def chat_info(self, actor_id: int, chat_id: int) -> ChatInfo:
         info = await self._store.chats.chat_info(chat_id, actor_id)
         if info is None:

@@ -4,7 +4,7 @@ signals that are not kept (typing, read marks)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import dataclasses
 from typing import Protocol
 
 from protocol.errors import ErrorCode
@@ -25,10 +25,9 @@ from server.domain.clock import Clock
 from server.domain.errors import DomainError
 from server.domain.permissions import Action
 from server.store import Store
+from server.store.files import FileRecord
 
 TYPING_EVERY_MS = 2000
-# Attachments a poster may use: files uploaded to that chat (id → what the message shows).
-FileLookup = Callable[[int, int], Awaitable[Attachment | None]]
 
 
 class Signals(Protocol):
@@ -39,6 +38,22 @@ class Signals(Protocol):
     def signal(self, chat_id: int, push_type: str, body: Body) -> None: ...
 
 
+def attachment(record: FileRecord) -> Attachment:
+    """What a message shows of a file."""
+    return Attachment(
+        id=record.id,
+        kind=record.kind,
+        mime=record.mime,
+        size=record.size,
+        name=record.name,
+        width=record.width,
+        height=record.height,
+        duration_ms=record.duration_ms,
+        waveform=list(record.waveform) if record.waveform else None,
+        thumbnail=record.thumb_sha256 is not None,
+    )
+
+
 class MessageService:
     def __init__(
         self,
@@ -47,17 +62,12 @@ class MessageService:
         clock: Clock,
         *,
         edit_window_s: int,
-        files: FileLookup | None = None,
     ) -> None:
         self._store = store
         self._signals = signals
         self._clock = clock
         self._edit_window_ms = edit_window_s * 1000
-        self._files = files
         self._typing: dict[tuple[int, int], int] = {}
-
-    def use_files(self, files: FileLookup) -> None:
-        self._files = files
 
     async def access(self, actor_id: int, chat_id: int, action: Action | None = None) -> Access:
         return await access(self._store, actor_id, chat_id, action)
@@ -96,7 +106,11 @@ class MessageService:
             source = await self._forwardable(actor_id, request.forward.chat_id, request.forward.seq)
             forwarded = Forwarded(actor_id=source.actor_id, at=source.at)
             text = text or source.text or ""
-            attachments = attachments or list(source.attachments or ())
+            if not attachments:
+                # Files belong to a chat: the forwarded copies belong to this one.
+                attachments = [
+                    await self._copy_file(a.id, chat_id, actor_id) for a in source.attachments or ()
+                ]
         if not text.strip() and not attachments and poll is None:
             raise DomainError(ErrorCode.VALIDATION_FAILED, "an empty message")
         if request.reply_to is not None:
@@ -125,10 +139,19 @@ class MessageService:
         return posted, duplicate
 
     async def _attachment(self, chat_id: int, file_id: int) -> Attachment:
-        found = None if self._files is None else await self._files(chat_id, file_id)
-        if found is None:
+        record = await self._store.files.get(file_id)
+        if record is None or record.chat_id != chat_id:
             raise DomainError(ErrorCode.NOT_FOUND, f"no file {file_id} uploaded to this chat")
-        return found
+        return attachment(record)
+
+    async def _copy_file(self, file_id: int, chat_id: int, actor_id: int) -> Attachment:
+        record = await self._store.files.get(file_id)
+        if record is None:
+            raise DomainError(ErrorCode.NOT_FOUND, f"the forwarded file {file_id} is gone")
+        copy = await self._store.files.insert(
+            dataclasses.replace(record, id=0, chat_id=chat_id, uploader_id=actor_id)
+        )
+        return attachment(copy)
 
     async def _forwardable(self, actor_id: int, chat_id: int, seq: int) -> Event:
         await self.access(actor_id, chat_id)

@@ -78,7 +78,7 @@ class UnsupportedContent(DomainError):
     status = 415
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(ErrorCode.VALIDATION_FAILED, message, errors=(FieldError(field, message),))
+        super().__init__(ErrorCode.UNSUPPORTED_TYPE, message, errors=(FieldError(field, message),))
 
 
 def _invalid(field: str, message: str) -> DomainError:
@@ -237,7 +237,7 @@ class FileService:
         declared_size: int | None,
     ) -> Upload:
         """Everything checked before the body is read; raises what refuses it."""
-        await self._chats.chat_info(account_id, chat_id)  # not_member
+        await self._chats.may_post(account_id, chat_id)  # not_member, silenced
         checked_kind = parse_kind(kind)
         checked_name = clean_name(name)
         limit = self.limit(checked_kind)
@@ -264,8 +264,8 @@ class FileService:
                 )
             if analysis.thumbnail is not None:
                 thumb = await self._blobs.stage(analysis.thumbnail.data)
-            # Still a member after however long the upload took?
-            await self._chats.chat_info(upload.account_id, upload.chat_id)
+            # Still allowed after however long the upload took?
+            await self._chats.may_post(upload.account_id, upload.chat_id)
             record = FileRecord(
                 id=0,
                 chat_id=upload.chat_id,

@@ -31,6 +31,8 @@ from server.config import Limits
 logger = logging.getLogger("parta.ws")
 
 PING_FRAME = encode_frame(Opcode.PING, b"")
+# How long a failed peer gets to read our close frame and hang up.
+LINGER_S = 2.0
 
 
 class FrameHandler(Protocol):
@@ -373,9 +375,17 @@ class WsConnection(asyncio.Protocol):
         if state is not State.OPEN:
             # Out of the bus: nothing more is written to a closing connection.
             self._handler.closed(self)
-        if state is State.CLOSED or self._codec.close_expected:
-            # Handshake done, or we failed a misbehaving peer: nothing more to wait for.
+        if state is State.CLOSED:
             self.transport.close()
+        elif self._codec.close_expected:
+            # We failed a misbehaving peer. Closing a socket with unread input sends a reset
+            # that can overtake our close frame, so half-close and let the peer finish.
+            if self._close_timer is None:
+                if self.transport.can_write_eof():
+                    self.transport.write_eof()
+                self._close_timer = asyncio.get_running_loop().call_later(
+                    LINGER_S, self.abort
+                )
         elif state is State.CLOSING and self._close_timer is None:
             # We sent a close frame (or failed the peer): give it a while to answer.
             self._close_timer = asyncio.get_running_loop().call_later(
