@@ -383,9 +383,7 @@ class WsConnection(asyncio.Protocol):
             if self._close_timer is None:
                 if self.transport.can_write_eof():
                     self.transport.write_eof()
-                self._close_timer = asyncio.get_running_loop().call_later(
-                    LINGER_S, self.abort
-                )
+                self._close_timer = asyncio.get_running_loop().call_later(LINGER_S, self.abort)
         elif state is State.CLOSING and self._close_timer is None:
             # We sent a close frame (or failed the peer): give it a while to answer.
             self._close_timer = asyncio.get_running_loop().call_later(
