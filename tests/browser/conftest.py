@@ -7,6 +7,8 @@ These tests run inside a loopback-only network namespace (``./dev test`` starts 
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -54,3 +56,16 @@ async def browser() -> AsyncIterator[Browser]:
 def screenshot_path(name: str) -> str:
     SCREENSHOTS.mkdir(exist_ok=True)
     return str(SCREENSHOTS / f"{name}.png")
+
+
+async def code_from_outbox(data_dir: Path, phone: str) -> str:
+    """The last code sent to ``phone``, once the development SMS outbox has it."""
+    outbox = data_dir / "sms-outbox.jsonl"
+    for _ in range(100):
+        if outbox.exists():
+            sent = [json.loads(line) for line in outbox.read_text().splitlines()]
+            codes = [s["code"] for s in sent if s["phone"] == phone]
+            if codes:
+                return str(codes[-1])
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no code for {phone} in the outbox")

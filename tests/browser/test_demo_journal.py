@@ -3,7 +3,6 @@ student linking an educational profile through Parta's /link/… page and back."
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 
@@ -12,7 +11,7 @@ from playwright.async_api import Browser, Page, expect
 
 from protocol.client import http_request
 from server.api.sessions import COOKIE
-from tests.browser.conftest import screenshot_path
+from tests.browser.conftest import code_from_outbox, screenshot_path
 from tests.integration.conftest import stop_server
 from tests.integration.test_demo import Demo, sign_in, start_demo
 
@@ -30,19 +29,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 async def new_page(browser: Browser) -> Page:
     return await browser.new_page(viewport={"width": 1024, "height": 800}, locale="ru-RU")
-
-
-async def code_from_outbox(demo: Demo, phone: str) -> str:
-    """The code sent to ``phone``, once the dev outbox has it."""
-    outbox = demo.server.data_dir / "sms-outbox.jsonl"
-    for _ in range(100):
-        if outbox.exists():
-            sent = [json.loads(line) for line in outbox.read_text().splitlines()]
-            codes = [s["code"] for s in sent if s["phone"] == phone]
-            if codes:
-                return str(codes[-1])
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no code for {phone} in the outbox")
 
 
 async def test_a_teacher_sees_her_chats_and_makes_one(demo: Demo, browser: Browser) -> None:
@@ -93,7 +79,7 @@ async def test_a_student_links_her_profile_through_parta_and_comes_back(
     await expect(page.locator("main")).to_contain_text("Белова София Андреевна")
     await page.fill("#phone", PHONE)
     await page.click("#send")
-    await page.fill("#code", await code_from_outbox(demo, PHONE))
+    await page.fill("#code", await code_from_outbox(demo.server.data_dir, PHONE))
     await page.screenshot(path=screenshot_path("demo-parta-link-sign-in"), full_page=True)
     await page.click("#verify")
     await expect(page.locator("#profile")).to_be_visible()
