@@ -23,10 +23,18 @@ from urllib.parse import urlencode, urlsplit
 
 import msgspec
 
+from protocol.calls import (
+    CALL_PUSHES,
+    CallAnswer,
+    CallJoin,
+    CallJoined,
+    CallLayer,
+    CallLeave,
+    CallOffer,
+    Layer,
+    Source,
+)
 from protocol.messages import (
-    PUSH_CALL_RECONNECT,
-    PUSH_CALL_SPEAKER,
-    PUSH_CALL_TRACKS,
     PUSH_CHAT,
     PUSH_EVENT,
     REPLIES,
@@ -35,15 +43,6 @@ from protocol.messages import (
     Auth,
     AuthOk,
     Body,
-    CallAnswer,
-    CallJoin,
-    CallJoined,
-    CallLayer,
-    CallLeave,
-    CallOffer,
-    CallReconnect,
-    CallSpeaker,
-    CallTracks,
     ChatAddMember,
     ChatCreate,
     ChatCreated,
@@ -79,14 +78,9 @@ from protocol.websocket import (
 )
 
 B = TypeVar("B", bound=Body)
+P = TypeVar("P", bound=Body)
 
 MAX_HEADER_BYTES = 64 << 10
-
-_CALL_PUSHES: dict[str, type[Body]] = {
-    PUSH_CALL_TRACKS: CallTracks,
-    PUSH_CALL_SPEAKER: CallSpeaker,
-    PUSH_CALL_RECONNECT: CallReconnect,
-}
 
 
 class ClientError(Exception):
@@ -199,8 +193,8 @@ class Client:
         self.chats: dict[int, ChatInfo] = {}
         self.on_event: Callable[[Event], None] | None = None
         self.on_chat: Callable[[ChatInfo], None] | None = None
-        # Call pushes (call.tracks, call.speaker, call.reconnect), in order of arrival.
-        self.call_events: asyncio.Queue[CallTracks | CallSpeaker | CallReconnect] = asyncio.Queue()
+        # Call pushes (call.tracks, call.state, call.notice, …), in order of arrival.
+        self.call_events: asyncio.Queue[Body] = asyncio.Queue()
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -352,8 +346,8 @@ class Client:
             self._on_event(decode_body(envelope.body, Event))
         elif envelope.type == PUSH_CHAT:
             self._on_chat(decode_body(envelope.body, ChatInfo))
-        elif envelope.type in _CALL_PUSHES:
-            self.call_events.put_nowait(decode_body(envelope.body, _CALL_PUSHES[envelope.type]))
+        elif envelope.type in CALL_PUSHES:
+            self.call_events.put_nowait(decode_body(envelope.body, CALL_PUSHES[envelope.type]))
 
     def _on_chat(self, info: ChatInfo) -> None:
         self.chats[info.id] = info
@@ -493,29 +487,37 @@ class Client:
 
     # --- calls (signalling only: media goes to the SFU with a WebRTC stack) ---------------
 
-    async def call_join(self, chat_id: int) -> CallJoined:
-        return await self._call(CallJoin(chat_id=chat_id), CallJoined)
+    async def call_join(self, call_id: int) -> CallJoined:
+        return await self._call(CallJoin(call_id=call_id), CallJoined)
 
     async def call_offer(
         self,
         sdp: str,
         *,
-        sources: dict[str, str] | None = None,
+        sources: dict[str, Source] | None = None,
         subscriptions: dict[str, str] | None = None,
     ) -> str:
-        request = CallOffer(sdp=sdp, sources=sources or {}, subscriptions=subscriptions or {})  # type: ignore[arg-type]
+        request = CallOffer(sdp=sdp, sources=sources or {}, subscriptions=subscriptions or {})
         return (await self._call(request, CallAnswer)).sdp
 
-    async def call_layer(self, track_id: str, layer: str) -> None:
-        await self.call(CallLayer(track_id=track_id, layer=layer))  # type: ignore[arg-type]
+    async def call_layer(self, track_id: str, layer: Layer) -> None:
+        await self.call(CallLayer(track_id=track_id, layer=layer))
 
     async def call_leave(self) -> None:
         await self.call(CallLeave())
 
-    async def next_call_event(
-        self, timeout_s: float | None = None
-    ) -> CallTracks | CallSpeaker | CallReconnect:
+    async def next_call_event(self, timeout_s: float | None = None) -> Body:
         return await asyncio.wait_for(self.call_events.get(), timeout_s)
+
+    async def call_push(
+        self, kind: type[P], timeout_s: float = 10.0, where: Callable[[P], bool] = lambda _: True
+    ) -> P:
+        """The next call push of this type that ``where`` accepts (others are dropped)."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                push = await self.call_events.get()
+                if isinstance(push, kind) and where(push):
+                    return push
 
     async def next_event(self, timeout_s: float | None = None) -> Event:
         return await asyncio.wait_for(self._events.get(), timeout_s)

@@ -37,6 +37,11 @@ class ErrorCode(enum.StrEnum):
     RATE_LIMITED = "rate_limited"
     # State.
     CONFLICT = "conflict"
+    # Lessons.
+    LESSON_NOT_STARTED = "lesson_not_started"
+    LESSON_ENDED = "lesson_ended"
+    ANOTHER_LESSON_LIVE = "another_lesson_live"
+    SLOT_NOT_AVAILABLE = "slot_not_available"
     INTERNAL = "internal"
     UNAVAILABLE = "unavailable"
 

@@ -17,48 +17,25 @@ from typing import Annotated, Any, ClassVar, Final, Literal
 
 import msgspec
 
+from protocol.base import MAX_CHAT_MEMBERS_PER_REQUEST as MAX_CHAT_MEMBERS_PER_REQUEST
+from protocol.base import MAX_SYNC_CURSORS as MAX_SYNC_CURSORS
+from protocol.base import PROTOCOL_VERSION as PROTOCOL_VERSION
+from protocol.base import Body as Body
+from protocol.base import ClientMessageId as ClientMessageId
+from protocol.base import Done as Done
+from protocol.base import Envelope as Envelope
+from protocol.base import Id as Id
+from protocol.base import ProtocolError as ProtocolError
+from protocol.base import Request as Request
+from protocol.base import RequestId as RequestId
+from protocol.base import Role as Role
+from protocol.base import Seq as Seq
+from protocol.base import Text as Text
+from protocol.base import Title as Title
+from protocol.calls import CALL_PUSHES, CALL_REQUESTS, CallInfo
 from protocol.errors import ErrorCode
 
-PROTOCOL_VERSION: Final = 1
-
-Id = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
-Seq = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
-RequestId = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
-ClientMessageId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]
-Role = Literal["owner", "admin", "member"]
-
-MAX_CHAT_MEMBERS_PER_REQUEST: Final = 10_000
-MAX_SYNC_CURSORS: Final = 10_000
-
-
-class ProtocolError(Exception):
-    """A frame that cannot be served: the reply is an ``error`` with this code."""
-
-    def __init__(self, code: ErrorCode, message: str, request_id: int = 0) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.request_id = request_id
-
-
-class Envelope(msgspec.Struct, array_like=True, frozen=True):
-    v: int
-    type: str
-    id: RequestId
-    body: msgspec.Raw
-
-
-class Body(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=False):
-    """Base of every message body."""
-
-
 # --- requests (client → server) and their replies -----------------------------------
-
-
-class Request(Body, frozen=True):
-    type: ClassVar[str]
 
 
 class Auth(Request, frozen=True):
@@ -103,10 +80,6 @@ class ChatAddMember(Request, frozen=True):
     chat_id: Id
     account_id: Id
     role: Role = "member"
-
-
-class Done(Body, frozen=True):
-    """A reply that carries nothing but success."""
 
 
 class ChatList(Request, frozen=True):
@@ -438,6 +411,7 @@ class Event(Body, frozen=True):
     poll: Poll | None = None
     forwarded: Forwarded | None = None
     closed: bool | None = None
+    lesson: CallInfo | None = None  # a lesson card (a message) or a change to one
     # A message's state now (history, and the message an event changed):
     edited_at: int | None = None
     deleted: bool = False
@@ -468,88 +442,6 @@ class ChatRead(Request, frozen=True):
     seq: Seq
 
 
-# --- calls (media signalling; the media itself flows to an SFU worker, not through here) --
-
-TrackId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-Source = Literal["mic", "camera", "screen", "screen-audio"]
-Layer = Literal["off", "low", "medium", "high"]
-
-
-class CallJoin(Request, frozen=True):
-    """Join the call of a chat: get a media transport on the SFU and the tracks in it."""
-
-    type: ClassVar[str] = "call.join"
-    chat_id: Id
-
-
-class MediaCandidate(Body, frozen=True):
-    protocol: Literal["udp", "tcp"]
-    address: str
-    port: int
-
-
-class Track(Body, frozen=True):
-    track_id: TrackId
-    account_id: Id
-    kind: Literal["audio", "video"]
-    source: Source
-
-
-class CallJoined(Body, frozen=True):
-    chat_id: Id
-    peer_id: str
-    ice_ufrag: str
-    ice_pwd: str
-    fingerprint: str
-    candidates: list[MediaCandidate]
-    tracks: list[Track]
-
-
-class CallOffer(Request, frozen=True):
-    """The client's SDP offer: ``sources`` names what each sending mid carries,
-    ``subscriptions`` the remote track each receiving mid wants."""
-
-    type: ClassVar[str] = "call.offer"
-    sdp: Annotated[str, msgspec.Meta(min_length=1, max_length=1 << 20)]
-    sources: Annotated[dict[str, Source], msgspec.Meta(max_length=64)] = {}
-    subscriptions: Annotated[dict[str, TrackId], msgspec.Meta(max_length=512)] = {}
-
-
-class CallAnswer(Body, frozen=True):
-    sdp: str
-
-
-class CallLayer(Request, frozen=True):
-    """What this client shows a remote video track as: off, a thumbnail, a tile, the stage."""
-
-    type: ClassVar[str] = "call.layer"
-    track_id: TrackId
-    layer: Layer
-
-
-class CallLeave(Request, frozen=True):
-    type: ClassVar[str] = "call.leave"
-
-
-class CallTracks(Body, frozen=True):
-    """Push: the tracks of the call now (the client renegotiates to receive new ones)."""
-
-    chat_id: Id
-    tracks: list[Track]
-
-
-class CallSpeaker(Body, frozen=True):
-    chat_id: Id
-    account_id: Id
-
-
-class CallReconnect(Body, frozen=True):
-    """Push: the call's media server went away; join again."""
-
-    chat_id: Id
-    reason: str
-
-
 class ErrorBody(Body, frozen=True):
     code: str
     message: str
@@ -559,9 +451,6 @@ class ErrorBody(Body, frozen=True):
 
 PUSH_EVENT: Final = "event"
 PUSH_CHAT: Final = "chat"
-PUSH_CALL_TRACKS: Final = "call.tracks"
-PUSH_CALL_SPEAKER: Final = "call.speaker"
-PUSH_CALL_RECONNECT: Final = "call.reconnect"
 PUSH_TYPING: Final = "typing"
 PUSH_READ: Final = "read"
 REPLY_OK: Final = "ok"
@@ -579,10 +468,6 @@ REQUESTS: Final[dict[str, type[Request]]] = {
         ChatHistory,
         Sync,
         ChatRead,
-        CallJoin,
-        CallOffer,
-        CallLayer,
-        CallLeave,
         ChatEdit,
         ChatDeleteMessage,
         ChatReact,
@@ -607,7 +492,7 @@ REQUESTS: Final[dict[str, type[Request]]] = {
         ReportResolve,
         Search,
     )
-}
+} | {cls.type: cls for cls in CALL_REQUESTS}
 
 # What an ``ok`` reply to each request carries.
 REPLIES: Final[dict[str, type[Body]]] = {
@@ -620,10 +505,6 @@ REPLIES: Final[dict[str, type[Body]]] = {
     ChatHistory.type: HistoryResult,
     Sync.type: SyncResult,
     ChatRead.type: Done,
-    CallJoin.type: CallJoined,
-    CallOffer.type: CallAnswer,
-    CallLayer.type: Done,
-    CallLeave.type: Done,
     ChatEdit.type: Done,
     ChatDeleteMessage.type: Done,
     ChatReact.type: Done,
@@ -647,16 +528,15 @@ REPLIES: Final[dict[str, type[Body]]] = {
     ReportList.type: ReportListResult,
     ReportResolve.type: Done,
     Search.type: SearchResult,
+    **{cls.type: reply or Done for cls, reply in CALL_REQUESTS.items()},
 }
 
 PUSHES: Final[dict[str, type[Body]]] = {
     PUSH_EVENT: Event,
     PUSH_CHAT: ChatInfo,
-    PUSH_CALL_TRACKS: CallTracks,
-    PUSH_CALL_SPEAKER: CallSpeaker,
-    PUSH_CALL_RECONNECT: CallReconnect,
     PUSH_TYPING: Typing,
     PUSH_READ: ReadMark,
+    **CALL_PUSHES,
 }
 
 _envelope_decoder = msgspec.msgpack.Decoder(Envelope)

@@ -17,7 +17,9 @@ import orjson
 from server.api.auth import AuthApi
 from server.api.files import FilesApi
 from server.api.health import HealthApi
+from server.api.invites import InvitesApi
 from server.api.journal import JournalApi
+from server.api.lessons import LessonsApi
 from server.api.links import LinksApi
 from server.api.openapi import OpenApi
 from server.api.router import Router
@@ -26,13 +28,15 @@ from server.bus.local import LocalBus
 from server.config import Settings
 from server.demo.journal import DemoJournal
 from server.domain.auth import AuthService
-from server.domain.calls import CallService
+from server.domain.calls import CallService, CallTimes
 from server.domain.chats import ChatService
 from server.domain.clock import system_clock
 from server.domain.journals import JournalService
+from server.domain.lessons import LessonService
 from server.domain.linking import LinkingService
 from server.domain.members import MemberService
 from server.domain.messages import MessageService
+from server.domain.webhooks import JournalWebhooks
 from server.gateway.dispatch import Dispatcher
 from server.gateway.server import Gateway
 from server.gateway.websocket import Flusher
@@ -82,16 +86,38 @@ class App:
             on_event=lambda worker, event: self.calls.media_event(event),
             on_lost=lambda worker, rooms: self.calls.worker_lost(rooms),
         )
-        self.calls = CallService(self.media, self.chats)
         self.journals = JournalService(store, self.chats, clock)
+        self.webhooks = JournalWebhooks(store, clock)
+        limits = settings.limits
+        self.lessons = LessonService(
+            store,
+            self.chats,
+            self.journals,
+            self.webhooks,
+            clock,
+            settings.base_url,
+            early_start_ms=limits.call_early_start_s * 1000,
+        )
+        self.calls = CallService(
+            self.media,
+            self.lessons,
+            store,
+            clock,
+            CallTimes(
+                empty_end_ms=limits.call_empty_end_s * 1000,
+                overrun_ms=limits.call_overrun_s * 1000,
+            ),
+        )
         self.linking = LinkingService(store, self.chats, secret, clock)
         self.demo = DemoJournal(settings, store, self.journals, self.linking) if demo else None
         router = Router()
         HealthApi(store, self.media, parta_version()).register(router)
         AuthApi(self.auth, settings).register(router)
         JournalApi(self.journals).register(router)
+        LessonsApi(self.journals, self.lessons, self.auth, settings).register(router)
         LinksApi(self.linking, self.auth, settings).register(router)
         FilesApi(store, settings, self.chats, self.auth).register(router)
+        InvitesApi(self.auth, settings).register(router)
         OpenApi(parta_version(), settings.base_url).register(router)
         StaticApi(WEBCLIENT_DIST).register(router)
         if self.demo is not None:
@@ -133,8 +159,11 @@ async def serve(settings: Settings, *, demo: bool = False) -> None:
     logger.info("listening", extra={"url": url, "database": store.db.dialect})
     # The demo journal pushes its school through the HTTP API, so only once we listen.
     seeding = None if app.demo is None else loop.create_task(app.demo.seed())
+    background = [loop.create_task(app.webhooks.run()), loop.create_task(app.calls.run())]
     await stop.wait()
     logger.info("shutting down")
+    for task in background:
+        task.cancel()
     if seeding is not None:
         seeding.cancel()
     await app.gateway.shutdown()

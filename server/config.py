@@ -45,6 +45,11 @@ class Limits:
     video_bytes: int = 500 << 20
     voice_bytes: int = 10 << 20
     image_pixels: int = 50_000_000
+    # Lessons: how early a host may open one, and when a live one ends by itself (empty this
+    # long, or this long after its end time).
+    call_early_start_s: int = 15 * 60
+    call_empty_end_s: int = 10 * 60
+    call_overrun_s: int = 60 * 60
 
 
 @dataclass(frozen=True, slots=True)

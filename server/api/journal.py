@@ -10,13 +10,14 @@ from server.gateway.http import Request, Response
 from server.store.journals import Journal
 
 
-def _bearer(request: Request) -> str | None:
+def bearer(request: Request) -> str | None:
     scheme, _, value = request.headers.get("authorization", "").partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def _chat_id(request: Request) -> int:
-    raw = request.params.get("chat_id", "")
+def path_id(request: Request, name: str) -> int:
+    """A numeric id from the path; anything else is an id that finds nothing."""
+    raw = request.params.get(name, "")
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else -1
 
 
@@ -34,7 +35,7 @@ class JournalApi:
         router.add("DELETE", "/api/v1/chats/{chat_id}", self.delete_chat)
 
     async def _journal(self, request: Request) -> Journal:
-        return await self._journals.authenticate(_bearer(request))
+        return await self._journals.authenticate(bearer(request))
 
     async def regions(self, request: Request) -> Response:
         return Response.json({"regions": await self._journals.regions()})
@@ -67,11 +68,13 @@ class JournalApi:
         journal = await self._journal(request)
         patch = parse_body(request, JournalChatPatch)
         await self._journals.update_chat(
-            journal, request.query_value("as"), _chat_id(request), patch
+            journal, request.query_value("as"), path_id(request, "chat_id"), patch
         )
-        return Response.json({"id": _chat_id(request)})
+        return Response.json({"id": path_id(request, "chat_id")})
 
     async def delete_chat(self, request: Request) -> Response:
         journal = await self._journal(request)
-        await self._journals.delete_chat(journal, request.query_value("as"), _chat_id(request))
+        await self._journals.delete_chat(
+            journal, request.query_value("as"), path_id(request, "chat_id")
+        )
         return Response(204)

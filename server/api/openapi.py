@@ -18,11 +18,13 @@ import orjson
 from protocol.errors import ErrorCode
 from server.api.auth import CodeRequest, ProfileRequest, VerifyRequest
 from server.api.files import PART_MAX_BYTES, WHOLE_MAX_BYTES
+from server.api.invites import SVG, TOKEN
 from server.api.links import STATE_COOKIE, StartLink
 from server.api.problems import PROBLEM_TYPE, STATUS
 from server.api.router import Router
 from server.api.sessions import COOKIE
 from server.domain.journals import JournalChatIn, JournalChatPatch, ScheduleIn
+from server.domain.lessons import LessonIn, LessonPatch
 from server.domain.roster import RosterIn
 from server.files.service import KINDS, NAME_MAX_BYTES
 from server.gateway.http import Request, Response
@@ -42,6 +44,8 @@ BODIES: tuple[type[msgspec.Struct], ...] = (
     JournalChatIn,
     JournalChatPatch,
     StartLink,
+    LessonIn,
+    LessonPatch,
 )
 
 # Chat kinds a journal sees: the roster's system chats and the two a teacher makes.
@@ -79,6 +83,23 @@ NULLABLE_STRING: Schema = {"type": ["string", "null"]}
 ID: Schema = {"type": "integer", "minimum": 1}
 COUNT: Schema = {"type": "integer", "minimum": 0}
 EXT_ID: Schema = {"type": "string", "minLength": 1, "maxLength": 64}
+TIME: Schema = {"type": "string", "format": "date-time"}
+NULLABLE_TIME: Schema = {"type": ["string", "null"], "format": "date-time"}
+LESSON_STATES = ["scheduled", "published", "live", "ended", "cancelled"]
+LESSON: Schema = {
+    "type": "object",
+    "required": ["id", "chat_id", "title", "starts_at", "ends_at", "state"],
+    "properties": {
+        "id": ID,
+        "chat_id": ID,
+        "title": STRING,
+        "starts_at": TIME,
+        "ends_at": TIME,
+        "state": {"enum": LESSON_STATES},
+        "started_at": NULLABLE_TIME,
+        "ended_at": NULLABLE_TIME,
+    },
+}
 
 
 def _json(description: str, schema: Schema, headers: dict[str, Schema] | None = None) -> Schema:
@@ -280,8 +301,8 @@ RESPONSES: dict[str, Schema] = {
                             "description": "Messages the person has not read (0 until linked).",
                         },
                         "lesson": {
-                            "type": ["object", "null"],
-                            "description": "The next or live lesson; null for now.",
+                            "oneOf": [LESSON, {"type": "null"}],
+                            "description": "The live lesson, else the next one not over.",
                         },
                     }
                 )
@@ -289,6 +310,28 @@ RESPONSES: dict[str, Schema] = {
         }
     ),
     "ChatId": _object({"id": ID}),
+    "Lesson": LESSON,
+    "LessonSlots": _object(
+        {"slots": _array(_object({"lesson_id": EXT_ID, "starts_at": TIME, "ends_at": TIME}))}
+    ),
+    "JoinUrl": _object({"url": STRING, "expires_at": TIME}),
+    "Attendance": _object(
+        {
+            "call_id": ID,
+            "attendance": _array(
+                _object(
+                    {
+                        "user_id": {**EXT_ID, "type": ["string", "null"]},
+                        "account_id": ID,
+                        "joined_at": TIME,
+                        "left_at": TIME,
+                        "seconds": COUNT,
+                        "presences": COUNT,
+                    }
+                )
+            ),
+        }
+    ),
     "PendingLink": _object(
         {
             "journal": JOURNAL_REF,
@@ -358,6 +401,7 @@ PARAMETERS: dict[str, Schema] = {
         "schema": EXT_ID,
     },
     "ChatId": {"name": "chat_id", "in": "path", "required": True, "schema": {**ID}},
+    "CallId": {"name": "call_id", "in": "path", "required": True, "schema": {**ID}},
     "UserId": {
         "name": "user_id",
         "in": "path",
@@ -665,6 +709,138 @@ def _paths() -> dict[str, Schema]:
                 parameters=[_param("ChatId"), _param("ActingAs")],
             ),
         },
+        "/api/v1/chats/{chat_id}/calls": {
+            "post": _op(
+                "scheduleLesson",
+                "Schedule a lesson in a chat",
+                "lessons",
+                JOURNAL,
+                {
+                    **_ok("Lesson", "Scheduled.", status=201),
+                    **_errors(400, 401, 403, 404, 413, 422),
+                },
+                body="LessonIn",
+                parameters=[_param("ChatId"), _param("ActingAs")],
+                description="A subject chat's lesson takes a timetable slot of its groups "
+                "that has not ended (`lesson_id`, or `starts_at` equal to a slot's start, else "
+                "the next slot) and the slot's times; in other chats a lesson is on a future "
+                "day of the school's time zone. Refusals are 422 `slot_not_available`.",
+            )
+        },
+        "/api/v1/chats/{chat_id}/slots": {
+            "get": _op(
+                "lessonSlots",
+                "Timetable slots a subject chat's lesson may take",
+                "lessons",
+                JOURNAL,
+                {
+                    **_ok("LessonSlots", "Slots not yet over, soonest first."),
+                    **_errors(401, 403, 404, 422),
+                },
+                parameters=[_param("ChatId"), _param("ActingAs")],
+            )
+        },
+        "/api/v1/calls/{call_id}": {
+            "get": _op(
+                "getLesson",
+                "A lesson and its state",
+                "lessons",
+                JOURNAL,
+                {**_ok("Lesson", "The lesson."), **_errors(401, 403, 404, 422)},
+                parameters=[_param("CallId"), _param("ActingAs")],
+            ),
+            "patch": _op(
+                "editLesson",
+                "Change a lesson's title or time",
+                "lessons",
+                JOURNAL,
+                {**_ok("Lesson", "Changed."), **_errors(400, 401, 403, 404, 409, 413, 422)},
+                body="LessonPatch",
+                parameters=[_param("CallId"), _param("ActingAs")],
+                description="The scheduling rules apply again; live and ended lessons are "
+                "not edited (409).",
+            ),
+            "delete": _op(
+                "deleteLesson",
+                "Delete a lesson",
+                "lessons",
+                JOURNAL,
+                {
+                    "204": _no_content("Deleted; a published card shows it cancelled."),
+                    **_errors(401, 403, 404, 409, 422),
+                },
+                parameters=[_param("CallId"), _param("ActingAs")],
+            ),
+        },
+        "/api/v1/calls/{call_id}/publish": {
+            "post": _op(
+                "publishLesson",
+                "Publish a lesson: its card goes into the chat",
+                "lessons",
+                JOURNAL,
+                {**_ok("Lesson", "Published."), **_errors(401, 403, 404, 422)},
+                parameters=[_param("CallId"), _param("ActingAs")],
+            )
+        },
+        "/api/v1/calls/{call_id}/end": {
+            "post": _op(
+                "endLesson",
+                "End a lesson for everyone",
+                "lessons",
+                JOURNAL,
+                {**_ok("Lesson", "Ended."), **_errors(401, 403, 404, 409, 422)},
+                parameters=[_param("CallId"), _param("ActingAs")],
+            )
+        },
+        "/api/v1/calls/{call_id}/join": {
+            "get": _op(
+                "lessonJoinUrl",
+                "A single-use URL that signs the person into the lesson",
+                "lessons",
+                JOURNAL,
+                {
+                    **_ok("JoinUrl", "Valid for a few minutes, once."),
+                    **_errors(401, 403, 404, 409, 422),
+                },
+                parameters=[_param("CallId"), _param("ActingAs")],
+                description="`as` is any linked member of the lesson's chat.",
+            )
+        },
+        "/api/v1/calls/{call_id}/attendance": {
+            "get": _op(
+                "lessonAttendance",
+                "Who was in the lesson and for how long",
+                "lessons",
+                JOURNAL,
+                {
+                    **_ok("Attendance", "Reconnects count as one presence."),
+                    **_errors(401, 403, 404, 422),
+                },
+                parameters=[_param("CallId"), _param("ActingAs")],
+            )
+        },
+        "/api/v1/calls/{call_id}/enter": {
+            "get": _op(
+                "enterLesson",
+                "Open a join URL: sign in and go to the lesson",
+                "lessons",
+                PUBLIC,
+                {
+                    "303": _no_content(
+                        "Signed in; on to the web client's lesson screen.",
+                        headers={
+                            "Location": {"required": True, "schema": STRING},
+                            "Set-Cookie": {"required": True, "schema": STRING},
+                        },
+                    ),
+                    **_errors(404),
+                },
+                parameters=[
+                    _param("CallId"),
+                    {"name": "ticket", "in": "query", "required": True, "schema": STRING},
+                ],
+            )
+        },
         "/api/v1/chats/{chat_id}/files": {
             "post": _op(
                 "uploadFile",
@@ -737,6 +913,32 @@ def _paths() -> dict[str, Schema]:
                     _param("IfRange"),
                     _param("IfNoneMatch"),
                 ],
+            )
+        },
+        "/api/v1/invites/{token}/qr.svg": {
+            "get": _op(
+                "inviteQr",
+                "An invite link as a QR code",
+                "invites",
+                USER,
+                {
+                    "200": {
+                        "description": "SVG of `<public url>/join/{token}`; it scales to any size.",
+                        "content": {SVG: {"schema": STRING}},
+                    },
+                    **_errors(401, 404),
+                },
+                parameters=[
+                    {
+                        "name": "token",
+                        "in": "path",
+                        "required": True,
+                        "description": "The secret part of the link, as `invite.create` gave it.",
+                        "schema": {"type": "string", "pattern": TOKEN.pattern},
+                    }
+                ],
+                description="Drawn for any well-formed token: whether the invite works is "
+                "decided when someone joins with it.",
             )
         },
         "/api/v1/link": {
@@ -867,6 +1069,8 @@ def build_document(version: str, base_url: str) -> Schema:
             {"name": "journal", "description": "The Journal API: journal servers only."},
             {"name": "linking", "description": "Linking a profile to a journal's person."},
             {"name": "files", "description": "Attachments: uploads and downloads."},
+            {"name": "invites", "description": "Invite links to chats."},
+            {"name": "lessons", "description": "Lessons (calls) driven by the journal."},
         ],
         "paths": _paths(),
         "components": {

@@ -33,6 +33,10 @@ STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNSUPPORTED_TYPE: 415,
     ErrorCode.RANGE_NOT_SATISFIABLE: 416,
     ErrorCode.CONFLICT: 409,
+    ErrorCode.LESSON_NOT_STARTED: 409,
+    ErrorCode.LESSON_ENDED: 409,
+    ErrorCode.ANOTHER_LESSON_LIVE: 409,
+    ErrorCode.SLOT_NOT_AVAILABLE: 422,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
 }

@@ -188,6 +188,12 @@ class AuthService:
         logger.info("signed in", extra={"account_id": account_id})
         return SignedIn(token, account_id, has_profile)
 
+    async def open_session(self, account_id: int) -> str:
+        """A new session for an account someone vouched for (a journal's join ticket)."""
+        token = new_token()
+        await self._store.accounts.create_session(account_id, hash_token(token), self._clock())
+        return token
+
     async def session(self, token: str) -> tuple[int, bool] | None:
         """(account id, has profile) for a live session token, else None."""
         if not token or len(token) > 200:

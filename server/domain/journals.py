@@ -11,18 +11,21 @@ import itertools
 import secrets
 import zoneinfo
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+import orjson
 
 from protocol.errors import ErrorCode
 from server.domain.chats import ChatService
 from server.domain.clock import Clock
 from server.domain.errors import DomainError, FieldError
 from server.domain.roster import ExtId, RosterIn, validate
+from server.domain.webhooks import rfc3339
 from server.security import hash_token, new_token
 from server.store import Store
 from server.store.journals import Journal, Person
+from server.store.lessons import Lesson
 from server.store.roster import Counts, Slot
 
 
@@ -79,6 +82,17 @@ class JournalChatIn(msgspec.Struct, frozen=True):
 class JournalChatPatch(msgspec.Struct, frozen=True):
     title: Title | None = None
     members: Annotated[list[ChatMemberIn], msgspec.Meta(max_length=2000)] | None = None
+
+
+def _scope(chat: JournalChatIn) -> str:
+    """What a subject chat was made for, as the lesson rules look it up (LessonStore)."""
+    chosen = {
+        "group": chat.group_id,
+        "class": chat.class_id,
+        "parallel": chat.parallel,
+        "subject": chat.subject_id,
+    }
+    return orjson.dumps({k: v for k, v in chosen.items() if v is not None}).decode()
 
 
 def _ms(moment: dt.datetime) -> int:
@@ -234,6 +248,7 @@ class JournalService:
         person = await self.person(journal, ext_id)
         account = await self._store.journals.linked_account(person.id)
         chats = await self._store.journal_chats.chats_of_person(journal.id, person.id, account)
+        lessons = await self._store.lessons.of_chats([c.id for c in chats], self._clock())
         return [
             {
                 "id": c.id,
@@ -241,7 +256,7 @@ class JournalService:
                 "kind": c.kind,
                 "member_count": c.member_count,
                 "unread_count": c.unread,
-                "lesson": None,
+                "lesson": lesson_json(lessons[c.id]) if c.id in lessons else None,
             }
             for c in chats
         ]
@@ -278,8 +293,9 @@ class JournalService:
         roster = await self._members(journal, school.id, chat.members, "members")
         roster[creator.id] = "owner"
         chat_id = await self._store.journal_chats.create(
-            chat.kind, title, journal.id, school.id, creator.id, roster, self._clock()
-        )
+            chat.kind, title, journal.id, school.id, creator.id, roster, self._clock(),
+            _scope(chat) if chat.kind == "subject" else None,
+        )  # fmt: skip
         await self._chats.sync_roster([chat_id])
         return chat_id
 
@@ -336,3 +352,17 @@ class JournalService:
         if chat.parallel is not None and not chat.class_id:
             parts.append(f"{chat.parallel} классы")
         return " ".join(p for p in parts if p) or "Предметный чат"
+
+
+def lesson_json(lesson: Lesson) -> dict[str, Any]:
+    """A lesson in the Journal API."""
+    return {
+        "id": lesson.id,
+        "chat_id": lesson.chat_id,
+        "title": lesson.title,
+        "starts_at": rfc3339(lesson.starts_at),
+        "ends_at": rfc3339(lesson.ends_at),
+        "state": lesson.state,
+        "started_at": rfc3339(lesson.started_at) if lesson.started_at else None,
+        "ended_at": rfc3339(lesson.ended_at) if lesson.ended_at else None,
+    }

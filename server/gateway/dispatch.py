@@ -7,6 +7,28 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from protocol.calls import (
+    CallAnswer,
+    CallBoard,
+    CallEnd,
+    CallGet,
+    CallHand,
+    CallJoin,
+    CallLayer,
+    CallLeave,
+    CallLowerHands,
+    CallMedia,
+    CallModerate,
+    CallOffer,
+    CallPermit,
+    CallRecord,
+    CallSetRole,
+    RoomsBroadcast,
+    RoomsClose,
+    RoomsHelp,
+    RoomsMove,
+    RoomsOpen,
+)
 from protocol.errors import CloseCode, ErrorCode
 from protocol.messages import (
     PUSH_CHAT,
@@ -15,11 +37,6 @@ from protocol.messages import (
     AuthOk,
     Block,
     Body,
-    CallAnswer,
-    CallJoin,
-    CallLayer,
-    CallLeave,
-    CallOffer,
     ChatAddMember,
     ChatClear,
     ChatClosePoll,
@@ -110,10 +127,25 @@ class Dispatcher:
             ChatHistory: self._chat_history,
             Sync: self._sync,
             ChatRead: self._chat_read,
+            CallGet: self._call_get,
             CallJoin: self._call_join,
             CallOffer: self._call_offer,
             CallLayer: self._call_layer,
             CallLeave: self._call_leave,
+            CallMedia: self._call_media,
+            CallHand: self._call_hand,
+            CallModerate: self._call_moderate,
+            CallSetRole: self._call_set_role,
+            CallPermit: self._call_permit,
+            CallLowerHands: self._call_lower_hands,
+            CallEnd: self._call_end,
+            CallRecord: self._call_record,
+            CallBoard: self._call_board,
+            RoomsOpen: self._rooms_open,
+            RoomsMove: self._rooms_move,
+            RoomsBroadcast: self._rooms_broadcast,
+            RoomsHelp: self._rooms_help,
+            RoomsClose: self._rooms_close,
             ChatEdit: self._edit,
             ChatDeleteMessage: self._delete_message,
             ChatReact: self._react,
@@ -315,8 +347,11 @@ class Dispatcher:
         await self._members.resolve(actor, req.report_id, req.action, req.minutes)
         return Done()
 
+    async def _call_get(self, conn: WsConnection, actor: int, req: CallGet) -> Body:
+        return await self._calls.get(actor, req.call_id)
+
     async def _call_join(self, conn: WsConnection, actor: int, req: CallJoin) -> Body:
-        return await self._calls.join(conn, actor, req.chat_id)
+        return await self._calls.join(conn, actor, req.call_id)
 
     async def _call_offer(self, conn: WsConnection, actor: int, req: CallOffer) -> Body:
         sdp = await self._calls.offer(conn, req.sdp, req.sources, req.subscriptions)
@@ -328,6 +363,62 @@ class Dispatcher:
 
     async def _call_leave(self, conn: WsConnection, actor: int, req: CallLeave) -> Body:
         await self._calls.leave(conn)
+        return Done()
+
+    async def _call_media(self, conn: WsConnection, actor: int, req: CallMedia) -> Body:
+        await self._calls.media(conn, req.mic, req.camera)
+        return Done()
+
+    async def _call_hand(self, conn: WsConnection, actor: int, req: CallHand) -> Body:
+        await self._calls.hand(conn, req.raised)
+        return Done()
+
+    async def _call_moderate(self, conn: WsConnection, actor: int, req: CallModerate) -> Body:
+        await self._calls.moderate(conn, req.account_id, req.action)
+        return Done()
+
+    async def _call_set_role(self, conn: WsConnection, actor: int, req: CallSetRole) -> Body:
+        await self._calls.set_role(conn, req.account_id, req.cohost)
+        return Done()
+
+    async def _call_permit(self, conn: WsConnection, actor: int, req: CallPermit) -> Body:
+        await self._calls.permit(conn, req.account_id, req.screen)
+        return Done()
+
+    async def _call_lower_hands(self, conn: WsConnection, actor: int, req: CallLowerHands) -> Body:
+        await self._calls.lower_hands(conn)
+        return Done()
+
+    async def _call_end(self, conn: WsConnection, actor: int, req: CallEnd) -> Body:
+        await self._calls.end(conn)
+        return Done()
+
+    async def _call_record(self, conn: WsConnection, actor: int, req: CallRecord) -> Body:
+        await self._calls.record(conn, req.on)
+        return Done()
+
+    async def _call_board(self, conn: WsConnection, actor: int, req: CallBoard) -> Body:
+        await self._calls.board(conn, req.ops)
+        return Done()
+
+    async def _rooms_open(self, conn: WsConnection, actor: int, req: RoomsOpen) -> Body:
+        await self._calls.open_rooms(conn, req.names, req.assign, req.random, req.minutes)
+        return Done()
+
+    async def _rooms_move(self, conn: WsConnection, actor: int, req: RoomsMove) -> Body:
+        await self._calls.move(conn, req.account_id, req.room)
+        return Done()
+
+    async def _rooms_broadcast(self, conn: WsConnection, actor: int, req: RoomsBroadcast) -> Body:
+        await self._calls.broadcast(conn, req.text)
+        return Done()
+
+    async def _rooms_help(self, conn: WsConnection, actor: int, req: RoomsHelp) -> Body:
+        await self._calls.help(conn)
+        return Done()
+
+    async def _rooms_close(self, conn: WsConnection, actor: int, req: RoomsClose) -> Body:
+        await self._calls.close_rooms(conn)
         return Done()
 
     async def _sync(self, conn: WsConnection, actor: int, req: Sync) -> Body:

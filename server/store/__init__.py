@@ -9,12 +9,14 @@ from server.store.chats import ChatStore, JournalChatStore
 from server.store.engine import Database, IntegrityError
 from server.store.files import FileStore
 from server.store.journals import JournalStore
+from server.store.lessons import LessonStore
 from server.store.messages import MessageStore
 from server.store.migrate import migrate
 from server.store.postgres import PostgresDatabase
 from server.store.roster import RosterStore, TimetableStore
 from server.store.safety import SafetyStore
 from server.store.sqlite import SqliteDatabase
+from server.store.webhooks import WebhookStore
 
 __all__ = ["Database", "IntegrityError", "Store", "open_database", "open_store"]
 
@@ -33,6 +35,8 @@ class Store:
         self.files = FileStore(db)
         self.messages = MessageStore(db)
         self.safety = SafetyStore(db)
+        self.lessons = LessonStore(db)
+        self.webhooks = WebhookStore(db)
 
     async def close(self) -> None:
         await self.db.close()

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import msgspec
 
+from protocol.calls import CallInfo
 from protocol.messages import (
     Attachment,
     ChatInfo,
@@ -39,6 +40,7 @@ class _Data(msgspec.Struct, frozen=True, omit_defaults=True):
     poll: Poll | None = None
     forwarded: Forwarded | None = None
     closed: bool | None = None
+    lesson: CallInfo | None = None
 
 
 _encode_data = msgspec.json.Encoder().encode
@@ -69,6 +71,7 @@ def _event(row: Row) -> Event:
         poll=data.poll,
         forwarded=data.forwarded,
         closed=data.closed,
+        lesson=data.lesson,
     )
 
 
@@ -80,6 +83,7 @@ def _data(event: Event) -> str | None:
         poll=event.poll,
         forwarded=event.forwarded,
         closed=event.closed,
+        lesson=event.lesson,
     )
     return None if data == _NO_DATA else _encode_data(data).decode()
 
@@ -507,18 +511,22 @@ class JournalChatStore:
         creator_person_id: int,
         roster: dict[int, str],
         now: int,
+        scope: str | None = None,
     ) -> int:
+        """``scope``: what a subject chat was made for (JSON: group, class, parallel, subject
+        as the journal named them): its lessons follow that part of the timetable."""
         async with self._db.transaction("create_journal_chat") as txn:
             chat_id: int = await txn.fetchval(
                 "INSERT INTO chats (kind, title, created_at, journal_id, school_id,"
-                " creator_person_id, in_journal) VALUES ($1, $2, $3, $4, $5, $6, TRUE)"
-                " RETURNING id",
+                " creator_person_id, in_journal, ext_scope)"
+                " VALUES ($1, $2, $3, $4, $5, $6, TRUE, $7) RETURNING id",
                 kind,
                 title,
                 now,
                 journal_id,
                 school_id,
                 creator_person_id,
+                scope,
             )
             await txn.executemany(
                 "INSERT INTO chat_roster (chat_id, person_id, role) VALUES ($1, $2, $3)",

@@ -12,6 +12,7 @@ import msgspec
 from protocol.messages import Event, Poll, Reaction
 from server.store.chats import _EVENT_COLUMNS, _append, _event
 from server.store.engine import Database, Txn
+from server.store.lessons import cards_in
 from server.store.search import search_index
 
 
@@ -255,6 +256,9 @@ class MessageStore:
                 )
             }
             polls = {e.seq: await _poll(txn, chat_id, e.seq, e.poll) for e in messages if e.poll}
+            cards = (
+                await cards_in(txn, chat_id, low, high) if any(e.lesson for e in messages) else {}
+            )
         by_message: dict[int, dict[str, list[int]]] = {}
         for row in reactions:
             by_message.setdefault(row[0], {}).setdefault(row[1], []).append(row[2])
@@ -269,6 +273,7 @@ class MessageStore:
                     else None,
                     pinned=event.seq in pinned,
                     poll=polls.get(event.seq, event.poll),
+                    lesson=cards.get(event.seq, event.lesson),
                 )
             result.append(event)
         return result

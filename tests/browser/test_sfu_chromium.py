@@ -9,15 +9,17 @@ transport-cc feedback, and its decoder on what we forward.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page
 
-from protocol.client import Client
+from protocol.calls import CallEnd
 from tests.browser.conftest import screenshot_path
-from tests.integration.conftest import RunningServer, start_server, stop_server
+from tests.integration.conftest import RunningServer, stop_server
+from tests.integration.journal import JournalServer, live_math_lesson, start_journal_server
 
 PAGE_JS = """
 window.parta = {
@@ -78,11 +80,12 @@ window.parta = {
 """
 
 
-@pytest.fixture(scope="module")
-def media_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("parta"), sfu_workers=1)
+@pytest.fixture
+async def journal(tmp_path: Path) -> AsyncIterator[JournalServer]:
+    running = start_journal_server(tmp_path, sfu_workers=1)
     yield running
-    log = stop_server(running)
+    await running.close()
+    log = stop_server(running.server)
     assert "Traceback" not in log, log
 
 
@@ -109,29 +112,20 @@ async def wait_for(page: Page, check: Any, timeout_s: float, what: str) -> dict[
         await asyncio.sleep(0.5)
 
 
-async def test_chromium_simulcast_through_the_sfu(
-    media_server: RunningServer, browser: Browser
-) -> None:
-    teacher = await media_server.sign_in("Соколова", "Вера")
-    student = await media_server.sign_in("Лебедев", "Коля")
-    clients: list[Client] = [teacher, student]
-    for client in clients:
-        await client.connect()
-    assert student.account_id is not None
-    chat = await teacher.create_chat("Урок", [student.account_id])
-
-    publisher = await open_page(browser, media_server)
-    await teacher.call_join(chat.id)
+async def test_chromium_simulcast_through_the_sfu(journal: JournalServer, browser: Browser) -> None:
+    lesson_id, _, teacher, (student, _) = await live_math_lesson(journal)
+    publisher = await open_page(browser, journal.server)
+    await teacher.call_join(lesson_id)
     offer = await publisher.evaluate("window.parta.publish()")
     answer = await teacher.call_offer(
         offer["sdp"], sources={offer["video"]: "camera", offer["audio"]: "mic"}
     )
     await publisher.evaluate("sdp => window.parta.answer(sdp)", answer)
 
-    joined = await student.call_join(chat.id)
+    joined = await student.call_join(lesson_id)
     tracks = sorted(joined.tracks, key=lambda t: t.kind, reverse=True)  # video first
     assert [t.kind for t in tracks] == ["video", "audio"]
-    receiver = await open_page(browser, media_server)
+    receiver = await open_page(browser, journal.server)
     sub = await receiver.evaluate(
         "kinds => window.parta.subscribe(kinds)", [t.kind for t in tracks]
     )
@@ -173,21 +167,15 @@ async def test_chromium_simulcast_through_the_sfu(
     )
     assert high["inbound"]["width"] >= 640
     await receiver.screenshot(path=screenshot_path("sfu-receiver"))
-    for client in clients:
-        await client.close()
+    await teacher.call(CallEnd())
 
 
 async def test_a_publisher_whose_network_blocks_udp_connects_over_ice_tcp(
-    media_server: RunningServer, browser: Browser
+    journal: JournalServer, browser: Browser
 ) -> None:
-    teacher = await media_server.sign_in("Петрова", "Анна")
-    student = await media_server.sign_in("Зайцев", "Глеб")
-    for client in (teacher, student):
-        await client.connect()
-    assert student.account_id is not None
-    chat = await teacher.create_chat("Урок по TCP", [student.account_id])
-    publisher = await open_page(browser, media_server)
-    await teacher.call_join(chat.id)
+    lesson_id, _, teacher, (student, _) = await live_math_lesson(journal)
+    publisher = await open_page(browser, journal.server)
+    await teacher.call_join(lesson_id)
     offer = await publisher.evaluate("window.parta.publish()")
     answer = await teacher.call_offer(
         offer["sdp"], sources={offer["video"]: "camera", offer["audio"]: "mic"}
@@ -200,9 +188,9 @@ async def test_a_publisher_whose_network_blocks_udp_connects_over_ice_tcp(
     )
     assert connected["protocol"] == "tcp"
 
-    joined = await student.call_join(chat.id)
+    joined = await student.call_join(lesson_id)
     video = next(t for t in joined.tracks if t.kind == "video")
-    receiver = await open_page(browser, media_server)
+    receiver = await open_page(browser, journal.server)
     sub = await receiver.evaluate("kinds => window.parta.subscribe(kinds)", ["video"])
     answer = await student.call_offer(sub["sdp"], subscriptions={sub["mids"][0]: video.track_id})
     await receiver.evaluate("sdp => window.parta.answer(sdp)", answer)
@@ -212,5 +200,4 @@ async def test_a_publisher_whose_network_blocks_udp_connects_over_ice_tcp(
         20,
         "frames from a publisher on ICE-TCP",
     )
-    for client in (teacher, student):
-        await client.close()
+    await teacher.call(CallEnd())

@@ -15,7 +15,7 @@ from server.domain.members import MemberService
 from server.domain.messages import MessageService
 from server.store import Store
 from server.store.accounts import Profile
-from tests.domain.test_journals import Notifier, Recorder
+from tests.domain.world import Notifier, Recorder
 
 
 @dataclass

@@ -21,7 +21,7 @@ from server.domain.messages import MessageService
 from server.store import Store
 from server.store.accounts import Profile
 from tests.domain.school import roster
-from tests.domain.test_journals import LINK_URL, Notifier, Recorder
+from tests.domain.world import LINK_URL, Notifier, Recorder
 
 ROLES = ("owner", "admin", "member", "outsider")
 SORTS = ("manual", "closed", "direct", "system", "journal")

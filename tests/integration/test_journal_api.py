@@ -2,66 +2,24 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-import jwt
 import orjson
 import pytest
 
 from protocol.client import http_request
 from tests.domain.school import SCHOOL
-from tests.integration.conftest import RunningServer, start_server, stop_server
-
-
-@dataclass
-class JournalServer:
-    server: RunningServer
-    journal_id: str
-    token: str
-    secret: str
-
-    def assertion(self, sub: str, **claims: object) -> str:
-        payload = {
-            "iss": self.journal_id,
-            "sub": sub,
-            "aud": "parta",
-            "exp": int(time.time()) + 300,
-            "jti": f"{sub}-{time.monotonic_ns()}",
-            "return_url": "https://journal.example/back?x=1",
-        } | claims
-        return jwt.encode(payload, self.secret, algorithm="HS256")
-
-    async def call(self, method: str, path: str, body: object = None) -> tuple[int, object]:
-        status, _, raw = await http_request(
-            method,
-            self.server.url + path,
-            body=b"" if body is None else orjson.dumps(body),
-            headers={"authorization": f"Bearer {self.token}", "content-type": "application/json"},
-        )
-        return status, (orjson.loads(raw) if raw else None)
+from tests.integration.conftest import stop_server
+from tests.integration.journal import JournalServer, start_journal_server
 
 
 @pytest.fixture(scope="module")
 def journal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JournalServer]:
-    data_dir = tmp_path_factory.mktemp("parta")
-    made = subprocess.run(
-        [sys.executable, "-m", "server", "journals", "add", "--data-dir", str(data_dir),
-         "--region-code", "77", "--region-name", "Москва", "--name", "Дневник",
-         "--link-url", "https://journal.example/link", "--json"],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    credentials = json.loads(made.stdout)
-    server = start_server(data_dir)
-    yield JournalServer(
-        server, credentials["journal_id"], credentials["api_token"], credentials["signing_secret"]
-    )
-    log = stop_server(server)
+    running = start_journal_server(tmp_path_factory.mktemp("parta"))
+    yield running
+    log = stop_server(running.server)
     assert "Traceback" not in log, log
 
 
@@ -88,14 +46,21 @@ async def test_linking_from_the_journal_end_to_end(journal: JournalServer) -> No
     assert status == 303
     page_path = headers["location"]
     assert page_path.startswith("/link/")
-    status, headers, page = await http_request("GET", journal.server.url + page_path)
+    # The web client's page, which reads the pending link before anyone signs in.
+    status, headers, _ = await http_request("GET", journal.server.url + page_path)
     assert status == 200 and headers["content-type"].startswith("text/html")
-    assert "Сидорова Аня" in page.decode()
+    pending_id = page_path.rsplit("/", 1)[1]
+    status, _, raw = await http_request(
+        "GET", f"{journal.server.url}/api/v1/links/pending/{pending_id}"
+    )
+    seen = orjson.loads(raw)
+    assert status == 200 and (seen["person"]["last_name"], seen["person"]["first_name"]) == (
+        "Сидорова",
+        "Аня",
+    )
+    assert seen["person"]["schools"][0]["role"] == "student"
 
     student = await journal.server.sign_in("Сидорова", "Анна")
-    pending_id = page_path.rsplit("/", 1)[1]
-    seen = await student.http_json("GET", f"/api/v1/links/pending/{pending_id}")
-    assert seen["person"]["last_name"] == "Сидорова"
     done = await student.http_json("POST", f"/api/v1/links/pending/{pending_id}/confirm")
     assert done["return_url"] == "https://journal.example/back?x=1"
     await student.connect()
@@ -145,8 +110,10 @@ async def test_linking_that_starts_in_parta(journal: JournalServer) -> None:
     status, _, _ = await http_request("GET", landing)  # no cookie: another browser
     assert status == 400
     status, headers, _ = await http_request("GET", landing, headers={"cookie": cookie})
-    assert status == 303
-    pending_id = headers["location"].rsplit("/", 1)[1]
+    # Started in Parta: the web client's page ends the flow in Parta, not at the journal.
+    assert status == 303 and headers["location"].endswith("?from=parta")
+    assert headers["set-cookie"].startswith("parta_link_state=;")
+    pending_id = urlsplit(headers["location"]).path.rsplit("/", 1)[1]
     await teacher.http_json("POST", f"/api/v1/links/pending/{pending_id}/confirm")
     await teacher.connect()
     assert "7Б класс" in {c.title for c in await teacher.list_chats()}

@@ -132,6 +132,8 @@ def test_request_bodies_are_the_structs_that_validate_them() -> None:
         ("POST", "/api/v1/chats"): struct("JournalChatIn"),
         ("PATCH", "/api/v1/chats/{chat_id}"): struct("JournalChatPatch"),
         ("POST", "/api/v1/links/start"): struct("StartLink"),
+        ("POST", "/api/v1/chats/{chat_id}/calls"): struct("LessonIn"),
+        ("PATCH", "/api/v1/calls/{call_id}"): struct("LessonPatch"),
         # An upload is the file's own bytes.
         ("POST", "/api/v1/chats/{chat_id}/files"): {"application/octet-stream": {}},
     }

@@ -36,6 +36,10 @@ def strategy(t: mi.Type) -> st.SearchStrategy[Any]:
         low = -I64 - 1 if t.ge is None else t.ge
         high = I64 if t.le is None else t.le
         return st.integers(low, high)
+    if isinstance(t, mi.FloatType):
+        return st.floats(t.ge, t.le, allow_nan=False, allow_infinity=False)
+    if isinstance(t, mi.StrType) and t.pattern:
+        return st.from_regex(t.pattern, fullmatch=True)
     if isinstance(t, mi.StrType):
         return st.text(min_size=t.min_length or 0, max_size=min(t.max_length or 50, 50))
     if isinstance(t, mi.BoolType):
