@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from server.store.engine import Database
 
-
 # The oldest event still waiting for its journal.
 _HEAD = (
     "w.delivered_at IS NULL AND NOT w.failed AND w.id = (SELECT MIN(x.id) FROM webhook_outbox x"
