@@ -1,5 +1,5 @@
-"""Linking over HTTP: the browser landing from a journal, the confirmation page, and a
-person's links (start from Parta, list, unlink)."""
+"""Linking over HTTP: the browser landing from a journal, the pending link the web client's
+``/link/{pending_id}`` page confirms, and a person's links (start from Parta, list, unlink)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from server.domain.linking import LinkingService, LinkRefused
 from server.gateway.http import Request, Response
 
 STATE_COOKIE = "parta_link_state"
-ROLES = {"teacher": "учитель", "student": "ученик", "parent": "родитель", "staff": "сотрудник"}
 
 
 class StartLink(msgspec.Struct, frozen=True):
@@ -32,7 +31,6 @@ class LinksApi:
 
     def register(self, router: Router) -> None:
         router.add("GET", "/api/v1/link", self.land)
-        router.add("GET", "/link/{pending_id}", self.confirm_page)
         router.add("GET", "/api/v1/links/pending/{pending_id}", self.pending)
         router.add("POST", "/api/v1/links/pending/{pending_id}/confirm", self.confirm)
         router.add("POST", "/api/v1/links/start", self.start)
@@ -50,15 +48,20 @@ class LinksApi:
             )
         except LinkRefused as refused:
             return _refused(refused.reason)
-        response = Response(303, headers=[("Location", f"/link/{pending_id}")])
-        if request.query_value("state"):
-            response.headers.append(
+        if not request.query_value("state"):
+            return Response(303, headers=[("Location", f"/link/{pending_id}")])
+        # The state matched this browser's cookie: the person started linking in Parta, so
+        # the web client ends the flow in Parta rather than on the journal's return URL.
+        return Response(
+            303,
+            headers=[
+                ("Location", f"/link/{pending_id}?from=parta"),
                 (
                     "Set-Cookie",
                     f"{STATE_COOKIE}=; Path=/api/v1/link; HttpOnly; SameSite=Lax; Max-Age=0",
-                )
-            )
-        return response
+                ),
+            ],
+        )
 
     async def pending(self, request: Request) -> Response:
         view = await self._linking.view(request.params["pending_id"])
@@ -119,40 +122,6 @@ class LinksApi:
         await self._linking.unlink(account_id, request.params["journal_id"])
         return Response(204)
 
-    async def confirm_page(self, request: Request) -> Response:
-        """Until the web client serves /link/…: sign in (or create the profile), see whom
-        you link as, confirm. The page talks to the JSON API above."""
-        try:
-            view = await self._linking.view(request.params["pending_id"])
-        except Exception:
-            return _refused("Запрос на привязку устарел. Вернитесь в журнал и начните снова.")
-        person = view.person
-        name = " ".join(p for p in (person.last_name, person.first_name, person.middle_name) if p)
-        roles = ", ".join(f"{ROLES.get(r, r)}, {s}" for s, r in person.schools)
-        body = (
-            f"<p>Журнал <b>{escape(view.journal.name)}</b> просит привязать ваш учебный профиль"
-            f" к учётной записи <b>{escape(name)}</b> ({escape(roles)}).</p>"
-            '<div id="signin" hidden><h2>Вход</h2>'
-            '<p class="muted">Не регистрируйте профиль ребёнка на номер родителя: у каждого'
-            " свой телефон и свой профиль.</p>"
-            '<label>Телефон <input id="phone" type="tel" autocomplete="tel"></label>'
-            '<button id="send">Получить код</button>'
-            '<label>Код из SMS <input id="code" inputmode="numeric" autocomplete="one-time-code">'
-            '</label><button id="verify">Войти</button></div>'
-            '<div id="profile" hidden><h2>Учебный профиль</h2>'
-            '<label>Фамилия <input id="last_name"></label>'
-            '<label>Имя <input id="first_name"></label>'
-            '<label>Отчество (если есть) <input id="middle_name"></label>'
-            '<label>Дата рождения <input id="birth_date" type="date"></label>'
-            '<label>Пол <select id="sex"><option value="female">женский</option>'
-            '<option value="male">мужской</option></select></label>'
-            '<button id="create">Создать профиль</button></div>'
-            '<div id="confirm" hidden><button id="link">Подтвердить привязку</button></div>'
-            '<p id="error" class="error" role="alert"></p>'
-        )
-        script = _CONFIRM_JS.replace("PENDING", escape(request.params["pending_id"]))
-        return page("Привязка учебного профиля", body, script=script)
-
 
 def _refused(reason: str) -> Response:
     return page(
@@ -160,37 +129,3 @@ def _refused(reason: str) -> Response:
         f'<p>{escape(reason)}</p><p class="muted">Ничего не изменилось.</p>',
         status=400,
     )
-
-
-_CONFIRM_JS = """
-const $ = id => document.getElementById(id);
-const show = which => ["signin", "profile", "confirm"].forEach(
-  id => $(id).hidden = id !== which);
-async function call(method, path, body) {
-  const response = await fetch(path, {method, credentials: "same-origin",
-    headers: body ? {"content-type": "application/json"} : {},
-    body: body ? JSON.stringify(body) : undefined});
-  const data = response.status === 204 ? {} : await response.json();
-  if (!response.ok) throw new Error(data.detail || data.code || response.status);
-  return data;
-}
-async function next() {
-  try { await call("GET", "/api/v1/profile"); show("confirm"); }
-  catch (e) { show(String(e.message).includes("profile") ? "profile" : "signin"); }
-}
-const guard = fn => async () => { $("error").textContent = "";
-  try { await fn(); } catch (e) { $("error").textContent = e.message; } };
-$("send").onclick = guard(() => call("POST", "/api/v1/auth/code", {phone: $("phone").value}));
-$("verify").onclick = guard(async () => {
-  await call("POST", "/api/v1/auth/verify", {phone: $("phone").value, code: $("code").value});
-  await next(); });
-$("create").onclick = guard(async () => {
-  await call("POST", "/api/v1/profile", {last_name: $("last_name").value,
-    first_name: $("first_name").value, middle_name: $("middle_name").value || null,
-    birth_date: $("birth_date").value, sex: $("sex").value});
-  show("confirm"); });
-$("link").onclick = guard(async () => {
-  const done = await call("POST", "/api/v1/links/pending/PENDING/confirm");
-  location.href = done.return_url; });
-next();
-"""

@@ -1,5 +1,5 @@
 """The demo journal in Chromium: a teacher's "Личные сообщения" and "+ Новый чат", then a
-student linking an educational profile through Parta's /link/… page and back."""
+student linking an educational profile through the web client's /link/… page and back."""
 
 from __future__ import annotations
 
@@ -75,23 +75,23 @@ async def test_a_student_links_her_profile_through_parta_and_comes_back(
 
     # Parta's confirmation page: sign in with a phone and the code, make the profile, confirm.
     await page.wait_for_url("**/link/*")
-    await expect(page.locator("#signin")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Вход в Parta")).to_be_visible()
     await expect(page.locator("main")).to_contain_text("Белова София Андреевна")
-    await page.fill("#phone", PHONE)
-    await page.click("#send")
-    await page.fill("#code", await code_from_outbox(demo.server.data_dir, PHONE))
+    await page.get_by_label("Номер телефона").fill(PHONE)
+    await page.get_by_role("button", name="Получить код").click()
+    await page.get_by_label("Код из SMS").fill(await code_from_outbox(demo.server.data_dir, PHONE))
     await page.screenshot(path=screenshot_path("demo-parta-link-sign-in"), full_page=True)
-    await page.click("#verify")
-    await expect(page.locator("#profile")).to_be_visible()
-    await page.fill("#last_name", "Белова")
-    await page.fill("#first_name", "София")
-    await page.fill("#middle_name", "Андреевна")
-    await page.fill("#birth_date", "2012-08-23")
-    await page.select_option("#sex", "female")
-    await page.click("#create")
-    await expect(page.locator("#confirm")).to_be_visible()
+    await page.get_by_role("button", name="Войти", exact=True).click()
+    await expect(page.get_by_role("heading", name="Учебный профиль")).to_be_visible()
+    await page.get_by_label("Фамилия").fill("Белова")
+    await page.get_by_label("Имя", exact=True).fill("София")
+    await page.get_by_label("Отчество (если есть)").fill("Андреевна")
+    await page.get_by_label("Дата рождения").fill("2012-08-23")
+    await page.get_by_label("женский").check()
+    await page.get_by_role("button", name="Создать профиль").click()
+    await expect(page.get_by_role("heading", name="Подтвердите привязку")).to_be_visible()
     await page.screenshot(path=screenshot_path("demo-parta-link-confirm"), full_page=True)
-    await page.click("#link")
+    await page.get_by_role("button", name="Подтвердить привязку").click()
 
     await page.wait_for_url("**/demo-journal/people/s702?from=parta")
     await expect(page.get_by_role("status")).to_contain_text("учебный профиль привязан")
@@ -140,10 +140,13 @@ async def test_linking_started_in_parta_signs_in_at_the_demo_journal(
     await page.get_by_role("button", name="Егоров Иван Сергеевич").click()
 
     await page.wait_for_url("**/link/*")
-    await expect(page.locator("#confirm")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Подтвердите привязку")).to_be_visible()
     await expect(page.locator("main")).to_contain_text("Егоров Иван Сергеевич")
-    await page.click("#link")
-    await page.wait_for_url("**/demo-journal/people/s705?from=parta")
+    await page.get_by_role("button", name="Подтвердить привязку").click()
+    # Started in Parta, it ends in Parta: "Дневник" with the new link.
+    await page.wait_for_url("**/links?linked=*")
+    await expect(page.locator("main")).to_contain_text("Вы в журнале: Егоров Иван Сергеевич")
+    await page.goto(demo.server.url + "/demo-journal/people/s705")
     await expect(page.locator("#link-status")).to_contain_text("Учебный профиль привязан")
 
     # A message from the class teacher shows as unread in the student's list.

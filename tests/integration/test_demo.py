@@ -332,7 +332,7 @@ async def test_linking_started_in_parta_goes_through_the_demo_journal(demo: Demo
     assert back.startswith(f"{demo.server.url}/api/v1/link?assertion=")
     status, headers, page = await get(back, {"cookie": state_cookie})
     assert status == 303, page
-    pending = headers["location"].removeprefix("/link/")
+    pending = headers["location"].removeprefix("/link/").removesuffix("?from=parta")
     done = await client.http_json("POST", f"/api/v1/links/pending/{pending}/confirm")
     assert done["return_url"] == f"{demo.server.url}/demo-journal/people/s702?from=parta"
     _, _, page = await get(done["return_url"])

@@ -2,7 +2,7 @@
 // Signals, so every screen re-renders exactly where something it shows changed.
 import { type Signal, signal } from "@preact/signals";
 import { ApiError, api } from "./api";
-import { type ChatEvent, type ChatInfo, Connection } from "./protocol";
+import { type ChatEvent, type ChatInfo, Connection, type Role } from "./protocol";
 
 export interface Profile {
   account_id: number;
@@ -19,12 +19,33 @@ export const session = signal<{ accountId: number; profile: Profile | null } | n
 );
 export const online = signal<"connecting" | "open" | "closed">("connecting");
 export const chats = signal<Map<number, ChatInfo>>(new Map());
+/** Whether the chat list came from the server once (an empty list is then really empty). */
+export const chatsLoaded = signal(false);
 /** Messages (and other events) of the chats that were opened, oldest first. */
 const timelines = new Map<number, Signal<ChatEvent[]>>();
 /** chat id → account id → when they last typed (ms) */
 export const typing = signal<Map<number, Map<number, number>>>(new Map());
 /** chat id → account id → read seq, from read marks */
 export const readMarks = signal<Map<number, Map<number, number>>>(new Map());
+
+export interface Person {
+  last_name: string;
+  first_name: string;
+  middle_name?: string | null;
+}
+export interface Member extends Person {
+  account_id: number;
+  role: Role;
+  read_seq?: number;
+}
+/** Everyone whose name we have seen (members of the chats that were looked at). */
+export const people = signal<Map<number, Person>>(new Map());
+/** chat id → its members, for the chats whose members were asked for */
+export const members = signal<Map<number, Member[]>>(new Map());
+/** chat id → when something last happened in it, and its last message (for the list) */
+export const activity = signal<Map<number, { at: number; last?: ChatEvent }>>(new Map());
+/** chat id → whether the server holds events older than the timeline's first */
+export const olderExists = signal<Map<number, boolean>>(new Map());
 
 type Listener = (type: string, body: any) => void;
 const listeners = new Set<Listener>();
@@ -39,8 +60,12 @@ export function onEvent(listener: (event: ChatEvent) => void): () => void {
   return () => eventListeners.delete(listener);
 }
 
+let everOpen = false;
 export const connection = new Connection(applyEvent, applyPush, (state) => {
   online.value = state === "open" ? "open" : state;
+  // After a reconnect, counters and chats left while away come from the server again.
+  if (state === "open" && everOpen) loadChats().catch(() => undefined);
+  if (state === "open") everOpen = true;
 });
 
 export function timeline(chatId: number): Signal<ChatEvent[]> {
@@ -64,7 +89,19 @@ function applyEvent(event: ChatEvent): void {
   const mine = event.actor_id === session.value?.accountId;
   if (info) {
     const unread = event.kind === "message" && !mine ? info.unread + 1 : info.unread;
-    let updated: ChatInfo = { ...info, last_seq: event.seq, unread };
+    // My own joining is counted already in the chat pushed to me when I joined.
+    const joined =
+      event.kind === "member_added" && event.member_id !== session.value?.accountId
+        ? 1
+        : event.kind === "member_removed"
+          ? -1
+          : 0;
+    let updated: ChatInfo = {
+      ...info,
+      last_seq: event.seq,
+      unread,
+      member_count: info.member_count + joined,
+    };
     if (event.kind === "renamed" && event.title) updated = { ...updated, title: event.title };
     if (event.kind === "settings" && event.closed !== undefined) {
       updated = { ...updated, closed: event.closed };
@@ -77,7 +114,59 @@ function applyEvent(event: ChatEvent): void {
   }
   const line = timelines.get(event.chat_id);
   if (line) line.value = merge(line.value, event);
+  noteActivity(event);
+  if (event.kind === "message") stoppedTyping(event.chat_id, event.actor_id);
+  if (MEMBERSHIP.has(event.kind) && members.value.has(event.chat_id)) {
+    loadMembers(event.chat_id).catch(() => undefined);
+  }
   for (const listener of eventListeners) listener(event);
+}
+
+const MEMBERSHIP = new Set(["member_added", "member_removed", "role_changed"]);
+
+/** The chat list's order and preview: messages and changes to the chat bump it; what
+ * happens to a message (an edit, a reaction) changes the preview only. */
+function noteActivity(event: ChatEvent): void {
+  const seen = activity.value.get(event.chat_id);
+  let next = seen;
+  if (event.target === undefined) {
+    next = { at: event.at, last: event.kind === "message" ? event : seen?.last };
+  } else if (seen?.last && seen.last.seq === event.target) {
+    next = { ...seen, last: changed(seen.last, event) };
+  }
+  if (next === seen || !next) return;
+  const map = new Map(activity.value);
+  map.set(event.chat_id, next);
+  activity.value = map;
+  if (next.last) knowAuthor(next.last);
+}
+
+const asking = new Set<number>();
+/** Names come with a chat's members: ask for them when someone unknown writes. */
+function knowAuthor(event: ChatEvent): void {
+  if (!event.actor_id || people.value.has(event.actor_id) || asking.has(event.chat_id)) return;
+  asking.add(event.chat_id);
+  loadMembers(event.chat_id)
+    .catch(() => undefined)
+    .finally(() => asking.delete(event.chat_id));
+}
+
+function stoppedTyping(chatId: number, accountId: number): void {
+  if (!typing.value.get(chatId)?.has(accountId)) return;
+  const next = new Map(typing.value);
+  const inChat = new Map(next.get(chatId));
+  inChat.delete(accountId);
+  next.set(chatId, inChat);
+  typing.value = next;
+}
+
+function setReadMark(chatId: number, accountId: number, seq: number): void {
+  const next = new Map(readMarks.value);
+  const inChat = new Map(next.get(chatId) ?? []);
+  if ((inChat.get(accountId) ?? 0) >= seq) return;
+  inChat.set(accountId, seq);
+  next.set(chatId, inChat);
+  readMarks.value = next;
 }
 
 /** Fold an event into a timeline: messages are appended; edits, deletions, reactions,
@@ -92,7 +181,7 @@ export function merge(line: ChatEvent[], event: ChatEvent): ChatEvent[] {
   return [...next, event];
 }
 
-function changed(message: ChatEvent, event: ChatEvent): ChatEvent {
+export function changed(message: ChatEvent, event: ChatEvent): ChatEvent {
   switch (event.kind) {
     case "edited":
       return { ...message, text: event.text, edited_at: event.edited_at };
@@ -104,6 +193,11 @@ function changed(message: ChatEvent, event: ChatEvent): ChatEvent {
     case "poll_vote":
     case "poll_closed":
       return { ...message, poll: event.poll };
+    case "lesson_updated": {
+      // A lesson card follows its lesson (scheduled, live, ended); call/types.ts types it.
+      const { lesson } = event as { lesson?: unknown };
+      return Object.assign({ ...message }, { lesson });
+    }
     case "reaction_added":
     case "reaction_removed": {
       const reactions = (message.reactions ?? []).map((r) => ({ ...r, accounts: [...r.accounts] }));
@@ -132,11 +226,8 @@ function applyPush(type: string, body: any): void {
     next.set(body.chat_id, inChat);
     typing.value = next;
   } else if (type === "read") {
-    const next = new Map(readMarks.value);
-    const inChat = new Map(next.get(body.chat_id) ?? []);
-    inChat.set(body.account_id, body.seq);
-    next.set(body.chat_id, inChat);
-    readMarks.value = next;
+    setReadMark(body.chat_id, body.account_id, body.seq);
+    if (body.account_id === session.value?.accountId) readLocally(body.chat_id, body.seq);
   }
   for (const listener of listeners) listener(type, body);
 }
@@ -169,6 +260,7 @@ export async function loadChats(): Promise<void> {
     if (!connection.cursors.has(info.id)) connection.cursors.set(info.id, info.last_seq);
   }
   chats.value = next;
+  chatsLoaded.value = true;
 }
 
 export async function signOut(everywhere = false): Promise<void> {
@@ -176,4 +268,118 @@ export async function signOut(everywhere = false): Promise<void> {
   connection.stop();
   session.value = null;
   chats.value = new Map();
+  chatsLoaded.value = false;
+}
+
+// --- the messenger's reads and writes ---------------------------------------------------
+
+/** A page of history into the timeline: the latest page, or the one before ``beforeSeq``. */
+export async function loadHistory(chatId: number, beforeSeq?: number, limit = 50): Promise<void> {
+  const result = await connection.request<{ events: ChatEvent[]; has_more?: boolean }>(
+    "chat.history",
+    { chat_id: chatId, before_seq: beforeSeq, limit },
+  );
+  const line = timeline(chatId);
+  line.value = combine(result.events, line.value);
+  const more = new Map(olderExists.value);
+  more.set(chatId, result.has_more === true);
+  olderExists.value = more;
+}
+
+/** History shows messages as they stand now; the live events that came while it was read
+ * are folded in again (folding is idempotent), so nothing is lost either way. */
+function combine(page: ChatEvent[], line: ChatEvent[]): ChatEvent[] {
+  const bySeq = new Map<number, ChatEvent>();
+  for (const event of line) bySeq.set(event.seq, event);
+  for (const event of page) bySeq.set(event.seq, event);
+  let all = [...bySeq.values()].sort((a, b) => a.seq - b.seq);
+  const fromPage = new Set(page.map((e) => e.seq));
+  for (const event of line) {
+    if (event.target === undefined || fromPage.has(event.seq)) continue;
+    all = all.map((m) => (m.seq === event.target ? changed(m, event) : m));
+  }
+  return all;
+}
+
+/** After clearing the history for oneself. */
+export function forgetTimeline(chatId: number): void {
+  timeline(chatId).value = [];
+  const more = new Map(olderExists.value);
+  more.set(chatId, false);
+  olderExists.value = more;
+  const seen = activity.value.get(chatId);
+  if (seen) {
+    const map = new Map(activity.value);
+    map.set(chatId, { at: seen.at });
+    activity.value = map;
+  }
+}
+
+export async function loadMembers(chatId: number): Promise<Member[]> {
+  const result = await connection.request<{ members: Member[] }>("chat.members", {
+    chat_id: chatId,
+  });
+  const known = new Map(people.value);
+  for (const m of result.members) {
+    known.set(m.account_id, { last_name: m.last_name, first_name: m.first_name, middle_name: m.middle_name });
+    if (m.read_seq) setReadMark(chatId, m.account_id, m.read_seq);
+  }
+  people.value = known;
+  const map = new Map(members.value);
+  map.set(chatId, result.members);
+  members.value = map;
+  return result.members;
+}
+
+/** Names of direct chats' peers and each chat's latest activity, for the chat list; one
+ * short history page per chat, since a chat's info does not carry its last message. */
+export async function loadPreviews(): Promise<void> {
+  for (const info of [...chats.value.values()]) {
+    if (info.peer_id && !people.value.has(info.peer_id)) {
+      await loadMembers(info.id).catch(() => undefined);
+    }
+    if (activity.value.has(info.id)) continue;
+    const result = await connection
+      .request<{ events: ChatEvent[] }>("chat.history", { chat_id: info.id, limit: 10 })
+      .catch(() => ({ events: [] as ChatEvent[] }));
+    const events = result.events;
+    if (activity.value.has(info.id)) continue; // a live event got there first
+    const last = [...events].reverse().find((e) => e.kind === "message");
+    const map = new Map(activity.value);
+    map.set(info.id, { at: events.at(-1)?.at ?? 0, last });
+    activity.value = map;
+    if (last) knowAuthor(last);
+  }
+}
+
+/** Tell the server how far this person has read, and count what is left. */
+export async function markRead(chatId: number, seq: number): Promise<void> {
+  const info = chats.value.get(chatId);
+  if (!info || seq <= info.read_seq) return;
+  readLocally(chatId, seq);
+  await connection.request("chat.read", { chat_id: chatId, seq }).catch(() => undefined);
+}
+
+function readLocally(chatId: number, seq: number): void {
+  const info = chats.value.get(chatId);
+  if (!info || seq <= info.read_seq) return;
+  const me = session.value?.accountId;
+  const left =
+    seq >= info.last_seq
+      ? 0
+      : (timelines.get(chatId)?.value ?? []).filter(
+          (e) => e.kind === "message" && e.seq > seq && e.actor_id !== me && !e.deleted,
+        ).length;
+  setChat({ ...info, read_seq: seq, unread: Math.min(info.unread, left) });
+}
+
+/** A chat a request answered with (made, joined, opened), before its push arrives. */
+export function addChat(info: ChatInfo): void {
+  if (!chats.value.has(info.id)) setChat(info);
+}
+
+/** Local changes the server does not push back (mute is per person). */
+export function patchChat(chatId: number, patch: Partial<ChatInfo>): void {
+  const info = chats.value.get(chatId);
+  if (info) setChat({ ...info, ...patch });
 }
