@@ -9,9 +9,15 @@ from typing import Any
 
 import pytest
 import uvloop
+from hypothesis import settings
 
 from server.store import Store
 from tests.databases import DATABASES, open_test_store
+
+# Property tests check what is computed, not how fast: a loaded two-core CI machine must
+# not fail them on time.
+settings.register_profile("parta", deadline=None)
+settings.load_profile("parta")
 
 _loop_errors: list[dict[str, Any]] = []
 
