@@ -98,7 +98,8 @@ export function Board({ session }: { session: CallSession }) {
     };
     const erase = (e: PointerEvent) => {
       const [x, y] = at(e);
-      const hit = session.board.hit(x * rect.width, y * rect.height, rect.width, rect.height, ERASER_PX);
+      const { width: bw, height: bh } = rect;
+      const hit = session.board.hit(x * bw, y * bh, bw, bh, ERASER_PX);
       if (!hit) return;
       const group = groupOf(hit.id);
       const targets = session.board.ops.filter((op) => groupOf(op.id) === group);

@@ -17,7 +17,10 @@ export function ChatPanel({ session }: { session: CallSession }) {
     loadHistory(chatId, undefined, HISTORY).catch(() => setError(t("call.chat.failed")));
   }, [chatId]);
 
-  const messages = line.value.filter((e) => e.kind === "message" && !e.deleted);
+  // Lesson cards are messages too; inside the lesson they say nothing new.
+  const messages = line.value.filter(
+    (e) => e.kind === "message" && !e.deleted && !(e as { lesson?: unknown }).lesson,
+  );
   useEffect(() => {
     const element = list.current;
     if (element) element.scrollTop = element.scrollHeight;

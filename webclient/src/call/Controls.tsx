@@ -5,11 +5,10 @@ import type { ComponentChildren } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { t } from "../lib/i18n";
 import { navigate } from "../lib/router";
-import type { Panel } from "./session";
-import type { CallSession } from "./session";
+import type { CallSession, Panel } from "./session";
 import { type IconName, Icon, clock, confirmThen } from "./ui";
 
-/** The element that goes full screen: the lesson screen. */
+/** Whether the lesson screen fills the display (the fullscreen API). */
 export const fullscreen = signal(false);
 document.addEventListener("fullscreenchange", () => {
   fullscreen.value = document.fullscreenElement !== null;
@@ -59,7 +58,11 @@ export function Countdown({ until }: { until: number }) {
     return () => clearInterval(timer);
   }, [until]);
   return (
-    <span class="countdown" role="timer" aria-label={t("call.rooms.left", { time: clock(until - now) })}>
+    <span
+      class="countdown"
+      role="timer"
+      aria-label={t("call.rooms.left", { time: clock(until - now) })}
+    >
       {clock(until - now)}
     </span>
   );
@@ -97,7 +100,11 @@ export function CallHeader({ session }: { session: CallSession }) {
       )}
       <span class="call-header-actions">
         {room > 0 && !host && (
-          <button type="button" class="secondary" onClick={() => void session.act("call.rooms.help")}>
+          <button
+            type="button"
+            class="secondary"
+            onClick={() => void session.act("call.rooms.help")}
+          >
             {t("call.rooms.help")}
           </button>
         )}
@@ -127,8 +134,18 @@ export function CallHeader({ session }: { session: CallSession }) {
   );
 }
 
-export function Controls({ session, root }: { session: CallSession; root: () => HTMLElement | null }) {
+export function Controls({
+  session,
+  root,
+}: {
+  session: CallSession;
+  root: () => HTMLElement | null;
+}) {
   const problems = session.problems.value;
+  const problem = (device: "mic" | "camera") => {
+    const kind = problems[device];
+    return kind && t(`call.problem.${kind}`, { device: t(`call.device.${device}`) });
+  };
   const panel = session.panel.value;
   const toggle = (name: Exclude<Panel, null>) => () => {
     session.panel.value = panel === name ? null : name;
@@ -142,7 +159,7 @@ export function Controls({ session, root }: { session: CallSession; root: () => 
         label={t("call.mic")}
         pressed={session.mic.value}
         off={!session.mic.value}
-        title={problems.mic && t(`call.problem.${problems.mic}`, { device: t("call.device.mic") })}
+        title={problem("mic")}
         onClick={() => void session.setMic(!session.mic.value)}
       />
       <Control
@@ -150,7 +167,7 @@ export function Controls({ session, root }: { session: CallSession; root: () => 
         label={t("call.camera")}
         pressed={session.camera.value}
         off={!session.camera.value}
-        title={problems.camera && t(`call.problem.${problems.camera}`, { device: t("call.device.camera") })}
+        title={problem("camera")}
         onClick={() => void session.setCamera(!session.camera.value)}
       />
       <Control
@@ -167,7 +184,12 @@ export function Controls({ session, root }: { session: CallSession; root: () => 
         pressed={session.hand.value}
         onClick={() => void session.act("call.hand", { raised: !session.hand.value })}
       />
-      <Control icon="chat" label={t("call.chat")} pressed={panel === "chat"} onClick={toggle("chat")} />
+      <Control
+        icon="chat"
+        label={t("call.chat")}
+        pressed={panel === "chat"}
+        onClick={toggle("chat")}
+      />
       <Control
         icon="people"
         label={t("call.people")}
@@ -182,7 +204,12 @@ export function Controls({ session, root }: { session: CallSession; root: () => 
         onClick={() => (session.boardOpen.value = !session.boardOpen.value)}
       />
       {session.host.value && (
-        <Control icon="rooms" label={t("call.rooms")} pressed={panel === "rooms"} onClick={toggle("rooms")} />
+        <Control
+          icon="rooms"
+          label={t("call.rooms")}
+          pressed={panel === "rooms"}
+          onClick={toggle("rooms")}
+        />
       )}
       <Control
         icon={session.layout.value === "grid" ? "speaker" : "grid"}
@@ -192,7 +219,12 @@ export function Controls({ session, root }: { session: CallSession; root: () => 
           if (session.layout.value === "grid") session.pinned.value = null;
         }}
       />
-      <Control icon="settings" label={t("call.settings")} pressed={panel === "settings"} onClick={toggle("settings")} />
+      <Control
+        icon="settings"
+        label={t("call.settings")}
+        pressed={panel === "settings"}
+        onClick={toggle("settings")}
+      />
       <Control
         icon="minimise"
         label={t("call.minimise")}
@@ -203,11 +235,12 @@ export function Controls({ session, root }: { session: CallSession; root: () => 
           icon="fullscreen"
           label={t(fullscreen.value ? "call.fullscreen.exit" : "call.fullscreen")}
           pressed={fullscreen.value}
-          onClick={() =>
-            void (fullscreen.value ? document.exitFullscreen() : root()?.requestFullscreen())?.catch(
-              () => undefined,
-            )
-          }
+          onClick={() => {
+            const change = fullscreen.value
+              ? document.exitFullscreen()
+              : root()?.requestFullscreen();
+            change?.catch(() => undefined);
+          }}
         />
       )}
       <Control icon="leave" label={t("call.leave")} danger onClick={() => void session.leave()} />

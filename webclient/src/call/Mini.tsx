@@ -15,10 +15,18 @@ function Mini() {
   if ((phase !== "live" && phase !== "joining") || path.value.split("?")[0] === route) return null;
   const stage = stageOf(session, tilesOf(session));
   return (
-    <aside class="call-mini" aria-label={t("call.mini", { title: session.info.value?.title ?? "" })}>
+    <aside
+      class="call-mini"
+      aria-label={t("call.mini", { title: session.info.value?.title ?? "" })}
+    >
       {stage && <Tile key={stage.key} session={session} tile={stage} />}
       <div class="call-mini-bar">
-        <button type="button" class="icon-button" onClick={() => navigate(route)} aria-label={t("call.maximise")}>
+        <button
+          type="button"
+          class="icon-button"
+          onClick={() => navigate(route)}
+          aria-label={t("call.maximise")}
+        >
           <Icon name="fullscreen" />
         </button>
         <button

@@ -102,8 +102,12 @@ export function PeoplePanel({ session }: { session: CallSession }) {
                 <span class="person-name">
                   {person.name}
                   {person.account_id === me?.account_id && ` ${t("call.you")}`}
-                  {person.role !== "member" && <span class="call-badge call-role">{t(`call.role.${person.role}`)}</span>}
-                  {rooms && <span class="muted person-room">{session.roomName(person.room ?? 0)}</span>}
+                  {person.role !== "member" && (
+                    <span class="call-badge call-role">{t(`call.role.${person.role}`)}</span>
+                  )}
+                  {rooms && (
+                    <span class="muted person-room">{session.roomName(person.room ?? 0)}</span>
+                  )}
                 </span>
                 <span class="person-state">
                   {person.hand != null && (
@@ -113,7 +117,9 @@ export function PeoplePanel({ session }: { session: CallSession }) {
                   )}
                   <span title={t(person.mic ? "call.mic.on" : "call.mic.off")}>
                     <Icon name="mic" off={!person.mic} />
-                    <span class="visually-hidden">{t(person.mic ? "call.mic.on" : "call.mic.off")}</span>
+                    <span class="visually-hidden">
+                      {t(person.mic ? "call.mic.on" : "call.mic.off")}
+                    </span>
                   </span>
                   <span title={t(person.camera ? "call.camera.on" : "call.camera.off")}>
                     <Icon name="camera" off={!person.camera} />

@@ -81,7 +81,8 @@ function Setup({ session }: { session: CallSession }) {
   const [minutes, setMinutes] = useState("");
   const me = session.myId();
   const people = (session.people.value?.people ?? []).filter((p) => p.account_id !== me);
-  const nameOf = (index: number) => names[index - 1]?.trim() || t("call.rooms.default", { n: index });
+  const nameOf = (index: number) =>
+    names[index - 1]?.trim() || t("call.rooms.default", { n: index });
   const rooms: Room[] = [{ index: 0, name: t("call.rooms.unassigned") }];
   for (let index = 1; index <= count; index++) rooms.push({ index, name: nameOf(index) });
   const roomOf = (p: CallPerson) => {
@@ -111,7 +112,9 @@ function Setup({ session }: { session: CallSession }) {
           min={1}
           max={MAX_ROOMS}
           value={count}
-          onInput={(e) => setCount(Math.max(1, Math.min(MAX_ROOMS, Number(e.currentTarget.value) || 1)))}
+          onInput={(e) =>
+            setCount(Math.max(1, Math.min(MAX_ROOMS, Number(e.currentTarget.value) || 1)))
+          }
         />
       </label>
       {rooms.map((room) => (
@@ -141,7 +144,11 @@ function Setup({ session }: { session: CallSession }) {
       ))}
       <p class="muted">{t("call.rooms.drag")}</p>
       <label class="inline">
-        <input type="checkbox" checked={random} onChange={(e) => setRandom(e.currentTarget.checked)} />
+        <input
+          type="checkbox"
+          checked={random}
+          onChange={(e) => setRandom(e.currentTarget.checked)}
+        />
         {t("call.rooms.random")}
       </label>
       <label>
@@ -169,7 +176,8 @@ function Running({ session }: { session: CallSession }) {
     void session.act("call.rooms.move", { account_id: accountId, room });
   const broadcast = async (e: Event) => {
     e.preventDefault();
-    if (text.trim() && (await session.act("call.rooms.broadcast", { text: text.trim() }))) setText("");
+    const message = text.trim();
+    if (message && (await session.act("call.rooms.broadcast", { text: message }))) setText("");
   };
   return (
     <div class="rooms-running">
@@ -203,7 +211,12 @@ function Running({ session }: { session: CallSession }) {
       <form onSubmit={broadcast}>
         <label>
           {t("call.rooms.broadcast")}
-          <textarea rows={2} maxLength={10_000} value={text} onInput={(e) => setText(e.currentTarget.value)} />
+          <textarea
+            rows={2}
+            maxLength={10_000}
+            value={text}
+            onInput={(e) => setText(e.currentTarget.value)}
+          />
         </label>
         <button type="submit" disabled={!text.trim()}>
           {t("call.rooms.send")}

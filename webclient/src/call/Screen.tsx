@@ -153,17 +153,23 @@ function Live({ session }: { session: CallSession }) {
   return (
     <div class={`call${panel ? " with-panel" : ""}`} ref={root}>
       <CallHeader session={session} />
-      <Notices session={session} />
       <div class="call-body">
-        {session.phase.value === "joining" ? (
-          <p class="call-status" role="status">
-            {t("call.joining")}
-          </p>
-        ) : (
-          <Stage session={session} />
-        )}
+        <div class="call-main">
+          <Notices session={session} />
+          {session.phase.value === "joining" ? (
+            <p class="call-status" role="status">
+              {t("call.joining")}
+            </p>
+          ) : (
+            <Stage session={session} />
+          )}
+        </div>
         {Content && (
-          <Panel id={`call-${panel}`} title={t(`call.${panel}`)} onClose={() => (session.panel.value = null)}>
+          <Panel
+            id={`call-${panel}`}
+            title={t(`call.${panel}`)}
+            onClose={() => (session.panel.value = null)}
+          >
             <Content session={session} />
           </Panel>
         )}

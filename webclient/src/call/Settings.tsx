@@ -38,12 +38,16 @@ export function SettingsPanel({ session }: { session: CallSession }) {
         const options = devices.filter((d) => d.kind === deviceKind && d.deviceId);
         if (kind === "speaker" && !canChooseSpeaker) return null;
         const problem = kind !== "speaker" && problems[kind];
+        const current = session.deviceOf(kind);
+        // The browser's default device has no saved choice behind it: show the first.
+        const known = options.some((d) => d.deviceId === current);
+        const selected = known ? current : options[0]?.deviceId;
         return (
           <div key={kind}>
             <label>
               {t(`call.device.${kind}`)}
               <select
-                value={session.deviceOf(kind)}
+                value={selected}
                 disabled={!options.length}
                 onChange={(e) => void choose(kind, e.currentTarget.value)}
               >
@@ -56,7 +60,9 @@ export function SettingsPanel({ session }: { session: CallSession }) {
               </select>
             </label>
             {problem && (
-              <p class="error">{t(`call.problem.${problem}`, { device: t(`call.device.${kind}`) })}</p>
+              <p class="error">
+                {t(`call.problem.${problem}`, { device: t(`call.device.${kind}`) })}
+              </p>
             )}
           </div>
         );

@@ -53,7 +53,8 @@ export function tilesOf(session: CallSession): TileInfo[] {
     });
   }
   if (session.screen.value) {
-    tiles.push({ key: "screen", accountId: me, name: session.nameOf(me), screen: true, local: true });
+    const name = session.nameOf(me);
+    tiles.push({ key: "screen", accountId: me, name, screen: true, local: true });
   }
   return tiles;
 }
@@ -74,9 +75,12 @@ export function Tile({ session, tile }: { session: CallSession; tile: TileInfo }
   const video = useRef<HTMLVideoElement>(null);
   const localTrack = tile.local && !tile.screen ? session.localVideo.value : null;
   const received = session.received.value;
-  const localStream = useMemo(() => (localTrack ? new MediaStream([localTrack]) : null), [localTrack]);
-  const stream =
-    localStream ?? (tile.video && received.has(tile.video) ? session.stream(tile.video) : undefined);
+  const localStream = useMemo(
+    () => (localTrack ? new MediaStream([localTrack]) : null),
+    [localTrack],
+  );
+  const remote = tile.video && received.has(tile.video) ? session.stream(tile.video) : undefined;
+  const stream = localStream ?? remote;
 
   useEffect(() => {
     const element = video.current;
@@ -131,7 +135,9 @@ export function Tile({ session, tile }: { session: CallSession; tile: TileInfo }
           </span>
         )}
         <span class="tile-name">{label}</span>
-        {person && person.role !== "member" && <span class="call-badge call-role">{t(`call.role.${person.role}`)}</span>}
+        {person && person.role !== "member" && (
+          <span class="call-badge call-role">{t(`call.role.${person.role}`)}</span>
+        )}
       </figcaption>
       <button
         type="button"
@@ -184,7 +190,11 @@ export function Stage({ session }: { session: CallSession }) {
   if (grid) {
     const { cols, tile } = fit(tiles.length, size.width, size.height);
     return (
-      <div class="tiles grid" ref={box} style={{ gridTemplateColumns: `repeat(${cols}, ${tile}px)` }}>
+      <div
+        class="tiles grid"
+        ref={box}
+        style={{ gridTemplateColumns: `repeat(${cols}, ${tile}px)` }}
+      >
         {tiles.map((tile) => (
           <Tile key={tile.key} session={session} tile={tile} />
         ))}
@@ -195,7 +205,11 @@ export function Stage({ session }: { session: CallSession }) {
   return (
     <div class="tiles speaker-layout" ref={box}>
       <div class="stage">
-        {board ? <Board session={session} /> : stage && <Tile key={stage.key} session={session} tile={stage} />}
+        {board ? (
+          <Board session={session} />
+        ) : (
+          stage && <Tile key={stage.key} session={session} tile={stage} />
+        )}
       </div>
       <div class="strip" aria-label={t("call.strip")}>
         {tiles

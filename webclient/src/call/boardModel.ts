@@ -120,7 +120,9 @@ export function paint(ctx: CanvasRenderingContext2D, op: BoardOp, w: number, h: 
     ctx.font = `${size}px system-ui, sans-serif`;
     ctx.textBaseline = "top";
     const lines = op.text.split("\n");
-    for (let i = 0; i < lines.length; i++) ctx.fillText(lines[i], p[0] * w, p[1] * h + i * size * 1.2);
+    for (let i = 0; i < lines.length; i++) {
+      ctx.fillText(lines[i], p[0] * w, p[1] * h + i * size * 1.2);
+    }
     return;
   }
   if (p.length < 2) return;

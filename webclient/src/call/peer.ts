@@ -131,7 +131,8 @@ export class CallPeer {
     await this.pc.setLocalDescription(await this.pc.createOffer());
     const sources: Record<string, Source> = {};
     for (const [source, transceiver] of this.sending) {
-      if (transceiver.mid && transceiver.direction === "sendonly") sources[transceiver.mid] = source;
+      const mid = transceiver.mid;
+      if (mid && transceiver.direction === "sendonly") sources[mid] = source;
     }
     const subscriptions: Record<string, string> = {};
     for (const [trackId, transceiver] of this.receiving) {
@@ -156,7 +157,8 @@ export class CallPeer {
     }
     for (const track of wanted.values()) {
       if (this.receiving.has(track.track_id)) continue;
-      this.receiving.set(track.track_id, this.pc.addTransceiver(track.kind, { direction: "recvonly" }));
+      const transceiver = this.pc.addTransceiver(track.kind, { direction: "recvonly" });
+      this.receiving.set(track.track_id, transceiver);
     }
   }
 }

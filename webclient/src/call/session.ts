@@ -107,6 +107,9 @@ export class CallSession {
   private layerTimer = 0;
   private retryTimer = 0;
   private rejoining = false;
+  /** Bumped by every join and ending, so an older join that resumes after an await stops. */
+  private attempt = 0;
+  private capturing: Promise<void> | null = null;
   private boardQueue: BoardOp[] = [];
   private boardSending = false;
   private stops: (() => void)[] = [];
@@ -163,16 +166,18 @@ export class CallSession {
   /** Join (also what the host does to start the lesson). */
   async join(): Promise<void> {
     if (this.phase.value === "joining" || this.phase.value === "live") return;
+    const attempt = ++this.attempt;
     clearInterval(this.retryTimer);
     this.phase.value = "joining";
     this.failure.value = "";
     await this.captureAtStart();
+    if (attempt !== this.attempt) return;
     let joined: CallJoined;
     try {
       joined = await connection.request<CallJoined>("call.join", { call_id: this.id });
     } catch (error) {
       const code = error instanceof ProtocolError ? error.code : "";
-      if (code === "connection_lost") return;
+      if (code === "connection_lost" || attempt !== this.attempt) return;
       if (code === "lesson_ended") this.finish("ended");
       else if (code === "forbidden") this.finish("removed");
       else {
@@ -181,7 +186,7 @@ export class CallSession {
       }
       return;
     }
-    if (this.phase.value !== "joining") return; // left while waiting for the answer
+    if (attempt !== this.attempt) return; // left, or joined again, meanwhile
     batch(() => {
       this.info.value = joined.call;
       this.people.value = joined.people;
@@ -214,6 +219,7 @@ export class CallSession {
     if (this.rejoining) return;
     this.rejoining = true;
     try {
+      this.attempt++;
       this.dropMedia();
       this.phase.value = "loading";
       await this.load();
@@ -242,6 +248,7 @@ export class CallSession {
 
   /** The end of this session: everything it holds is let go. */
   finish(phase: Phase): void {
+    this.attempt++;
     clearInterval(this.retryTimer);
     this.dropMedia();
     for (const track of Object.values(this.local)) track.stop();
@@ -281,10 +288,16 @@ export class CallSession {
     if (!type.startsWith("call.") || body.call_id !== this.id) return;
     if (this.phase.value !== "live" && type !== "call.notice") return;
     switch (type) {
-      case "call.tracks":
+      case "call.tracks": {
+        const screens = (tracks: Track[]) =>
+          tracks.filter((track) => track.source === "screen").map((track) => track.track_id);
+        const before = new Set(screens(this.tracks.value));
+        // Someone began to show their screen: it takes the stage.
+        if (screens(body.tracks).some((id) => !before.has(id))) this.layout.value = "speaker";
         this.tracks.value = body.tracks;
         void this.peer?.receive(body.tracks);
         break;
+      }
       case "call.speaker":
         batch(() => {
           this.speaker.value = body.account_id;
@@ -373,7 +386,8 @@ export class CallSession {
   }
 
   nameOf(accountId: number): string {
-    return this.people.value?.people.find((p) => p.account_id === accountId)?.name ?? t("call.someone");
+    const person = this.people.value?.people.find((p) => p.account_id === accountId);
+    return person?.name ?? t("call.someone");
   }
 
   roomName(index: number): string {
@@ -394,7 +408,15 @@ export class CallSession {
 
   // --- own microphone, camera, screen --------------------------------------------------------
 
-  private async captureAtStart(): Promise<void> {
+  /** One prompt at a time, however many joins wait for it. */
+  private captureAtStart(): Promise<void> {
+    this.capturing ??= this.captureOnce().finally(() => {
+      this.capturing = null;
+    });
+    return this.capturing;
+  }
+
+  private async captureOnce(): Promise<void> {
     const want: Device[] = [];
     if (!this.local.mic) want.push("mic");
     const cameraOn = remembered("camera", true);
@@ -402,15 +424,18 @@ export class CallSession {
     if (!want.length) return;
     const got = await capture(want);
     this.report(got.problems);
-    if (got.mic) this.local.mic = got.mic;
-    if (got.camera) this.local.camera = got.camera;
-    const host = this.info.value?.host_id === this.myId();
-    const micOn = !!got.mic && remembered("mic", host);
-    if (got.mic) got.mic.enabled = micOn;
     batch(() => {
-      this.mic.value = micOn;
-      this.camera.value = !!got.camera;
-      this.localVideo.value = got.camera ?? null;
+      if (got.mic) {
+        // Teachers start heard, students muted, unless they chose otherwise last time.
+        got.mic.enabled = remembered("mic", this.info.value?.host_id === this.myId());
+        this.local.mic = got.mic;
+        this.mic.value = got.mic.enabled;
+      }
+      if (got.camera) {
+        this.local.camera = got.camera;
+        this.camera.value = true;
+        this.localVideo.value = got.camera;
+      }
     });
   }
 
@@ -494,7 +519,9 @@ export class CallSession {
 
   private async sink(audio: HTMLAudioElement): Promise<void> {
     const target = audio as HTMLAudioElement & { setSinkId?: (id: string) => Promise<void> };
-    if (this.speakerId && target.setSinkId) await target.setSinkId(this.speakerId).catch(() => undefined);
+    if (this.speakerId && target.setSinkId) {
+      await target.setSinkId(this.speakerId).catch(() => undefined);
+    }
   }
 
   async startScreen(): Promise<void> {

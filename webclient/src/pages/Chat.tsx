@@ -74,12 +74,14 @@ export function Chat({ chatId }: { chatId: number }) {
   const fetching = useRef(false);
   // Where the reader stopped last time: the chat opens there when something is unread.
   const readAtOpen = useRef<number | null>(null);
-  const revealing = useRef(false);
+  // Until the view is placed (at a message searched for, or the first unread), nothing is
+  // scrolled to the end or counted as read.
+  const placing = useRef(false);
   const [unreadFrom, setUnreadFrom] = useState<number | null>(null);
   if (readAtOpen.current === null && info) {
     readAtOpen.current = info.read_seq;
-    revealing.current = info.unread > 0 && !target;
-    if (revealing.current) atBottom.current = false;
+    placing.current = !!target || info.unread > 0;
+    if (placing.current) atBottom.current = false;
   }
 
   const jump = async (seq: number) => {
@@ -89,10 +91,12 @@ export function Chat({ chatId }: { chatId: number }) {
       await loadHistory(chatId, timeline(chatId).value[0]?.seq, 200);
     }
     await frame();
+    placing.current = false;
     const node = list.current?.querySelector<HTMLElement>(`[data-seq="${seq}"]`);
-    if (!node) return;
+    if (!node) return toEnd();
     node.scrollIntoView({ block: "center" });
     node.focus({ preventScroll: true });
+    onScroll();
     setHighlight(seq);
     setTimeout(() => setHighlight((h) => (h === seq ? null : h)), 2500);
   };
@@ -104,7 +108,7 @@ export function Chat({ chatId }: { chatId: number }) {
       await loadHistory(chatId, timeline(chatId).value[0]?.seq, 200);
     }
     const first = timeline(chatId).value.find((e) => e.seq > readSeq && e.kind === "message" && e.actor_id !== me);
-    revealing.current = false;
+    placing.current = false;
     if (!first) return toEnd();
     setUnreadFrom(first.seq);
     await frame();
@@ -124,7 +128,7 @@ export function Chat({ chatId }: { chatId: number }) {
         if (target && jumped.current !== target) {
           jumped.current = target;
           await jump(Number(target));
-        } else if (revealing.current) {
+        } else if (placing.current) {
           await reveal(readAtOpen.current ?? 0);
         }
       } catch (failure) {
@@ -136,7 +140,7 @@ export function Chat({ chatId }: { chatId: number }) {
   const noteRead = () => {
     const el = list.current;
     const events = timeline(chatId).value;
-    if (!el || !events.length || revealing.current || document.visibilityState !== "visible") return;
+    if (!el || !events.length || placing.current || document.visibilityState !== "visible") return;
     let seq = events[events.length - 1].seq;
     if (!atBottom.current) {
       const seen = [...el.querySelectorAll<HTMLElement>("[data-seq]")].filter(
