@@ -14,6 +14,7 @@ from server.api.sessions import require_account
 from server.config import Settings
 from server.domain.auth import AuthService
 from server.domain.linking import LinkingService, LinkRefused
+from server.domain.webhooks import rfc3339
 from server.gateway.http import Request, Response
 
 STATE_COOKIE = "parta_link_state"
@@ -111,8 +112,9 @@ class LinksApi:
                             "first_name": person.first_name,
                             "middle_name": person.middle_name,
                         },
+                        "linked_at": rfc3339(linked_at),
                     }
-                    for journal, person in links
+                    for journal, person, linked_at in links
                 ]
             }
         )

@@ -382,6 +382,7 @@ RESPONSES: dict[str, Schema] = {
                     {
                         "journal": _object({"id": STRING, "name": STRING, "region": STRING}),
                         "person": PERSON_NAME,
+                        "linked_at": TIME,
                     }
                 )
             )

@@ -99,7 +99,9 @@ class LinkingService:
         if not isinstance(return_url, str) or _origin(return_url) != _origin(journal.link_url):
             raise LinkRefused("Адрес возврата не принадлежит журналу.")
         subject, jti = str(claims["sub"]), str(claims["jti"])
-        if state is not None or state_cookie is not None:
+        # Only a state that came back is checked: a stale cookie from a linking someone gave
+        # up on must not block the journal's own "link" button.
+        if state is not None:
             self._check_state(state, state_cookie, journal.id)
         if await self._store.journals.jti_used(journal.id, jti):
             raise LinkRefused("Эта ссылка уже использована. Вернитесь в журнал и начните снова.")
@@ -175,7 +177,7 @@ class LinkingService:
 
     # --- what a person has linked -----------------------------------------------------------
 
-    async def links(self, account_id: int) -> list[tuple[Journal, Person]]:
+    async def links(self, account_id: int) -> list[tuple[Journal, Person, int]]:
         return await self._store.journals.links_of(account_id)
 
     async def unlink(self, account_id: int, journal_id: str) -> None:

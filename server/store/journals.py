@@ -129,16 +129,17 @@ class JournalStore:
             )
         return account_id
 
-    async def links_of(self, account_id: int) -> list[tuple[Journal, Person]]:
+    async def links_of(self, account_id: int) -> list[tuple[Journal, Person, int]]:
+        """The account's links: the journal, the person there, and when (ms) it linked."""
         async with self._db.read("links_of") as reader:
             rows = await reader.fetch(
                 f"SELECT p.id, p.journal_id, p.ext_id, p.last_name, p.first_name, p.middle_name,"
-                f" {', '.join('j.' + c for c in _JOURNAL.split(', '))}"
+                f" {', '.join('j.' + c for c in _JOURNAL.split(', '))}, l.linked_at"
                 " FROM account_links l JOIN persons p ON p.id = l.person_id"
                 " JOIN journals j ON j.id = l.journal_id WHERE l.account_id = $1 ORDER BY j.name",
                 account_id,
             )
-        return [(Journal(*(row[i] for i in range(6, 13))), _person(row)) for row in rows]
+        return [(Journal(*(row[i] for i in range(6, 13))), _person(row), row[13]) for row in rows]
 
     # --- linking ------------------------------------------------------------------------
 

@@ -195,8 +195,8 @@ async def test_one_account_per_journal_and_one_profile_per_account(world: World)
         await world.link(credentials, "t1", boris)
     with pytest.raises(DomainError):  # Anna has t1 in this journal already
         await world.link(credentials, "t2", anna)
-    [(linked_journal, person)] = await world.linking.links(anna)
-    assert (linked_journal.id, person.ext_id) == (journal.id, "t1")
+    [(linked_journal, person, linked_at)] = await world.linking.links(anna)
+    assert (linked_journal.id, person.ext_id, linked_at) == (journal.id, "t1", world.now[0])
     await world.linking.unlink(anna, journal.id)
     assert await world.titles(anna) == set()
     await world.link(credentials, "t1", boris)
@@ -213,7 +213,13 @@ async def test_linking_started_in_parta_needs_its_state_back(world: World) -> No
         await world.linking.land(assertion, state, "another-state")
     with pytest.raises(LinkRefused):
         await world.linking.land(assertion, "forged.state", "forged.state")
+    with pytest.raises(LinkRefused):  # a state came back, but this browser has no cookie
+        await world.linking.land(assertion, state, None)
     assert await world.linking.land(assertion, state, state)
+    # A linking someone gave up on leaves its cookie behind: the journal's own button
+    # (no state comes back) still works in that browser.
+    other = world.assertion(credentials, "t2")
+    assert await world.linking.land(other, None, state)
 
 
 async def test_system_chats_cannot_be_edited_by_hand(world: World) -> None:
