@@ -63,6 +63,8 @@ class ChatInfo(Body, frozen=True):
     muted: bool = False
     # For a direct chat, the other person.
     peer_id: int | None = None
+    # When the chat last changed (ms): the chat list's order.
+    last_at: int = 0
 
 
 class ChatCreate(Request, frozen=True):
@@ -88,6 +90,8 @@ class ChatList(Request, frozen=True):
 
 class ChatListResult(Body, frozen=True):
     chats: list[ChatInfo]
+    # Each chat's latest message as it stands now (the chat list's preview), where any.
+    last_messages: list[Event] = []
 
 
 class ChatMembers(Request, frozen=True):

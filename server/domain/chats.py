@@ -118,6 +118,12 @@ class ChatService:
     async def chats(self, actor_id: int) -> list[ChatInfo]:
         return await self._store.chats.chats_of(actor_id)
 
+    async def chat_list(self, actor_id: int) -> tuple[list[ChatInfo], list[Event]]:
+        """The chats, and each one's latest message as it stands now (edits, reactions)."""
+        chats, last = await self._store.chats.chats_with_last(actor_id)
+        current = [m for event in last for m in await self._store.messages.current([event])]
+        return chats, current
+
     async def chat_ids(self, actor_id: int) -> list[int]:
         return await self._store.chats.chat_ids_of(actor_id)
 

@@ -242,7 +242,8 @@ class Dispatcher:
         return Done()
 
     async def _chat_list(self, conn: WsConnection, actor: int, req: ChatList) -> Body:
-        return ChatListResult(chats=await self._chats.chats(actor))
+        chats, last = await self._chats.chat_list(actor)
+        return ChatListResult(chats=chats, last_messages=last)
 
     async def _chat_members(self, conn: WsConnection, actor: int, req: ChatMembers) -> Body:
         return ChatMembersResult(members=await self._chats.members(actor, req.chat_id))

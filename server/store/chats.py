@@ -97,7 +97,10 @@ SELECT c.id, c.kind, c.title, m.role,
            AND e.kind = 'message' AND NOT e.deleted AND e.actor_id <> m.account_id),
        c.source IS NOT NULL OR c.in_journal, c.closed, m.muted,
        CASE WHEN c.kind = 'direct' THEN (SELECT y.account_id FROM chat_members y
-         WHERE y.chat_id = c.id AND y.account_id <> m.account_id LIMIT 1) END
+         WHERE y.chat_id = c.id AND y.account_id <> m.account_id LIMIT 1) END,
+       (SELECT e.at FROM chat_events e WHERE e.chat_id = c.id AND e.seq = c.last_seq),
+       (SELECT MAX(e.seq) FROM chat_events e WHERE e.chat_id = c.id AND e.kind = 'message'
+         AND NOT e.deleted AND e.seq > m.cleared_seq)
 FROM chat_members m JOIN chats c ON c.id = m.chat_id
 """
 
@@ -116,6 +119,7 @@ def _chat_info(row: Row) -> ChatInfo:
         closed=bool(row[9]),
         muted=bool(row[10]),
         peer_id=row[11],
+        last_at=row[12] or 0,
     )
 
 
@@ -260,6 +264,24 @@ class ChatStore:
                 _CHAT_INFO + " WHERE m.account_id = $1 ORDER BY c.id", account_id
             )
         return [_chat_info(row) for row in rows]
+
+    async def chats_with_last(self, account_id: int) -> tuple[list[ChatInfo], list[Event]]:
+        """The account's chats, and the latest message of each (for the chat list)."""
+        async with self._db.read("chats_with_last") as txn:
+            rows = await txn.fetch(
+                _CHAT_INFO + " WHERE m.account_id = $1 ORDER BY c.id", account_id
+            )
+            last: list[Event] = []
+            for row in rows:
+                if row[13] is not None:
+                    found = await txn.fetchrow(
+                        f"SELECT {_EVENT_COLUMNS} FROM chat_events WHERE chat_id = $1 AND seq = $2",
+                        row[0],
+                        row[13],
+                    )
+                    if found is not None:
+                        last.append(_event(found))
+        return [_chat_info(row) for row in rows], last
 
     async def chat_info(self, chat_id: int, account_id: int) -> ChatInfo | None:
         async with self._db.read("chat_info") as txn:

@@ -108,3 +108,23 @@ async def test_read_markers_count_unread_and_never_move_back(store: Store, marke
         assert info is not None and info.read_seq == 3
     else:  # past the end of the log: ignored
         assert (info.read_seq, info.unread) == (0, 4)
+
+
+async def test_the_chat_list_carries_each_chats_last_message_and_time(store: Store) -> None:
+    a, b = await people(store, 2)
+    chat_id, _ = await store.chats.create("manual", "x", a, [(a, "owner"), (b, "member")], 1)
+    empty, _ = await store.chats.create("manual", "y", a, [(a, "owner")], 2)
+    first, _ = await store.chats.post(chat_id, a, "c1", "Первое", 3)
+    second, _ = await store.chats.post(chat_id, b, "c2", "Второе", 4)
+    infos, last = await store.chats.chats_with_last(a)
+    assert {i.id: i.last_at for i in infos} == {chat_id: 4, empty: 2}
+    assert [(e.chat_id, e.text) for e in last] == [(chat_id, "Второе")]
+    # A message deleted for everyone is no preview; the change still dates the chat.
+    await store.messages.delete(chat_id, second.seq, b, 5)
+    infos, last = await store.chats.chats_with_last(a)
+    assert [e.seq for e in last] == [first.seq]
+    assert {i.id: i.last_at for i in infos}[chat_id] == 5
+    # After clearing one's history there is nothing to preview, for that person only.
+    await store.messages.clear(chat_id, a)
+    assert (await store.chats.chats_with_last(a))[1] == []
+    assert [e.seq for e in (await store.chats.chats_with_last(b))[1]] == [first.seq]

@@ -69,6 +69,7 @@ export interface ChatInfo {
   closed?: boolean;
   muted?: boolean;
   peer_id?: number;
+  last_at?: number;
 }
 
 export class ProtocolError extends Error {

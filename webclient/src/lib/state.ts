@@ -253,12 +253,24 @@ export async function loadChats(): Promise<void> {
   for (let attempt = 0; attempt < 50 && !connection.connected; attempt++) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  const result = await connection.request<{ chats: ChatInfo[] }>("chat.list");
+  const result = await connection.request<{ chats: ChatInfo[]; last_messages?: ChatEvent[] }>(
+    "chat.list",
+  );
   const next = new Map<number, ChatInfo>();
+  const seen = new Map(activity.value);
+  const lastOf = new Map((result.last_messages ?? []).map((e) => [e.chat_id, e]));
   for (const info of result.chats) {
     next.set(info.id, info);
     if (!connection.cursors.has(info.id)) connection.cursors.set(info.id, info.last_seq);
+    // What the list shows and sorts by, unless a live event already told us more.
+    const have = seen.get(info.id);
+    if (!have || have.at < (info.last_at ?? 0)) {
+      const last = lastOf.get(info.id);
+      seen.set(info.id, { at: info.last_at ?? 0, last });
+      if (last) knowAuthor(last);
+    }
   }
+  activity.value = seen;
   chats.value = next;
   chatsLoaded.value = true;
 }
@@ -331,24 +343,12 @@ export async function loadMembers(chatId: number): Promise<Member[]> {
   return result.members;
 }
 
-/** Names of direct chats' peers and each chat's latest activity, for the chat list; one
- * short history page per chat, since a chat's info does not carry its last message. */
+/** Names of direct chats' peers for the chat list (the rest comes with ``chat.list``). */
 export async function loadPreviews(): Promise<void> {
   for (const info of [...chats.value.values()]) {
     if (info.peer_id && !people.value.has(info.peer_id)) {
       await loadMembers(info.id).catch(() => undefined);
     }
-    if (activity.value.has(info.id)) continue;
-    const result = await connection
-      .request<{ events: ChatEvent[] }>("chat.history", { chat_id: info.id, limit: 10 })
-      .catch(() => ({ events: [] as ChatEvent[] }));
-    const events = result.events;
-    if (activity.value.has(info.id)) continue; // a live event got there first
-    const last = [...events].reverse().find((e) => e.kind === "message");
-    const map = new Map(activity.value);
-    map.set(info.id, { at: events.at(-1)?.at ?? 0, last });
-    activity.value = map;
-    if (last) knowAuthor(last);
   }
 }
 

@@ -38,25 +38,27 @@ interface Lesson {
   title: string;
   starts_at: number;
   ends_at: number;
-  state: "scheduled" | "published" | "live" | "ended";
+  state: "scheduled" | "published" | "live" | "ended" | "cancelled";
 }
 
 phrases({
   "lesson.scheduled": { ru: "Урок {day}, {from}–{to}", en: "Lesson {day}, {from}–{to}" },
   "lesson.live": { ru: "Урок идёт", en: "The lesson is on" },
   "lesson.ended": { ru: "Урок закончился", en: "The lesson is over" },
+  "lesson.cancelled": { ru: "Урок отменён", en: "The lesson was cancelled" },
   "lesson.open": { ru: "Открыть урок", en: "Open the lesson" },
 });
 
 function LessonCard({ lesson }: { lesson: Lesson }) {
+  const over = lesson.state === "ended" || lesson.state === "cancelled";
   const when =
-    lesson.state === "live" || lesson.state === "ended"
+    lesson.state === "live" || over
       ? t(`lesson.${lesson.state}`)
       : t("lesson.scheduled", { day: dayOf(lesson.starts_at), from: clock(lesson.starts_at), to: clock(lesson.ends_at) });
   return (
     <div class={`lesson-card lesson-${lesson.state}`}>
       <p class="muted">{when}</p>
-      {lesson.state !== "ended" && (
+      {!over && (
         <Link href={`/call/${lesson.id}`} class="button">
           {t("lesson.open")}
         </Link>
