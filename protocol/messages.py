@@ -268,6 +268,18 @@ class InviteJoin(Request, frozen=True):
     token: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 
 
+class InvitePreview(Request, frozen=True):
+    """Where an invite leads, before joining: the chat's title and size."""
+
+    type: ClassVar[str] = "invite.preview"
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class InviteTarget(Body, frozen=True):
+    title: str
+    member_count: int
+
+
 class DirectOpen(Request, frozen=True):
     """A direct chat with someone the asker shares a chat with."""
 
@@ -489,6 +501,7 @@ REQUESTS: Final[dict[str, type[Request]]] = {
         InviteList,
         InviteRevoke,
         InviteJoin,
+        InvitePreview,
         DirectOpen,
         Block,
         ReportCreate,
@@ -526,6 +539,7 @@ REPLIES: Final[dict[str, type[Body]]] = {
     InviteList.type: InviteListResult,
     InviteRevoke.type: Done,
     InviteJoin.type: ChatCreated,
+    InvitePreview.type: InviteTarget,
     DirectOpen.type: ChatCreated,
     Block.type: Done,
     ReportCreate.type: Done,

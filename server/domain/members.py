@@ -107,15 +107,17 @@ class MemberService:
         if not await self._store.safety.revoke_invite(chat_id, invite_id):
             raise DomainError(ErrorCode.NOT_FOUND, "no such invite")
 
+    async def preview(self, token: str) -> tuple[str, int]:
+        """What an invite leads to (title, member count), before joining."""
+        found = await self._store.safety.invite_target(hash_token(token), self._clock())
+        if isinstance(found, str):
+            raise _invite_refused(found)
+        return found
+
     async def join(self, actor_id: int, token: str) -> ChatInfo:
         used = await self._store.safety.use_invite(hash_token(token), actor_id, self._clock())
         if isinstance(used, str):
-            message = {
-                "unknown": "this invite link does not exist",
-                "expired": "this invite link has expired",
-                "revoked": "this invite link was revoked",
-            }[used]
-            raise DomainError(ErrorCode.NOT_FOUND, message)
+            raise _invite_refused(used)
         chat_id, event = used
         if event is not None:
             await self._chats.publish([MembershipChange("joined", actor_id, event)])
@@ -193,3 +195,12 @@ class MemberService:
         elif action == "silence_member" and author:
             await self._store.messages.silence(report.chat_id, author, now + minutes * 60_000)
         await self._store.safety.resolve(report_id, action, actor_id, now)
+
+
+def _invite_refused(why: str) -> DomainError:
+    message = {
+        "unknown": "this invite link does not exist",
+        "expired": "this invite link has expired",
+        "revoked": "this invite link was revoked",
+    }[why]
+    return DomainError(ErrorCode.NOT_FOUND, message)

@@ -67,7 +67,9 @@ from protocol.messages import (
     InviteJoin,
     InviteList,
     InviteListResult,
+    InvitePreview,
     InviteRevoke,
+    InviteTarget,
     Posted,
     ProtocolError,
     ReportCreate,
@@ -163,6 +165,7 @@ class Dispatcher:
             InviteList: self._invite_list,
             InviteRevoke: self._invite_revoke,
             InviteJoin: self._invite_join,
+            InvitePreview: self._invite_preview,
             DirectOpen: self._direct_open,
             Block: self._block,
             ReportCreate: self._report,
@@ -321,6 +324,10 @@ class Dispatcher:
     async def _invite_revoke(self, conn: WsConnection, actor: int, req: InviteRevoke) -> Body:
         await self._members.revoke_invite(actor, req.chat_id, req.invite_id)
         return Done()
+
+    async def _invite_preview(self, conn: WsConnection, actor: int, req: InvitePreview) -> Body:
+        title, count = await self._members.preview(req.token)
+        return InviteTarget(title=title, member_count=count)
 
     async def _invite_join(self, conn: WsConnection, actor: int, req: InviteJoin) -> Body:
         return ChatCreated(chat=await self._members.join(actor, req.token))

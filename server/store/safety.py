@@ -72,6 +72,24 @@ class SafetyStore:
             )
         return changed > 0
 
+    async def invite_target(self, token_hash: str, now: int) -> tuple[str, int] | str:
+        """The invite's chat (title, member count), or why not: "unknown", "expired",
+        "revoked"."""
+        async with self._db.read("invite_target") as reader:
+            row = await reader.fetchrow(
+                "SELECT i.expires_at, i.revoked, c.title,"
+                " (SELECT count(*) FROM chat_members m WHERE m.chat_id = c.id)"
+                " FROM invites i JOIN chats c ON c.id = i.chat_id WHERE i.token_hash = $1",
+                token_hash,
+            )
+        if row is None:
+            return "unknown"
+        if row[1]:
+            return "revoked"
+        if row[0] <= now:
+            return "expired"
+        return row[2], row[3]
+
     async def use_invite(
         self, token_hash: str, account_id: int, now: int
     ) -> tuple[int, Event | None] | str:

@@ -366,6 +366,7 @@ async def test_a_new_chat_invite_direct_chat_and_search(
 
     await student.goto(link)
     await expect(student.get_by_role("heading", name="Приглашение в чат")).to_be_visible()
+    await expect(student.locator("main")).to_contain_text("в чат «Олимпиадная группа»")
     await student.screenshot(path=screenshot_path("messenger-join-phone"))
     await student.get_by_role("button", name="Вступить в чат").click()
     await expect(

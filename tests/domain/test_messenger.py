@@ -141,6 +141,9 @@ async def test_invites_expire_and_can_be_revoked_and_closed_chats_limit_them(
     chat = (await app.chats.create(anna, "Кружок", [boris])).id
     invite = await app.members.create_invite(boris, chat, 3600)  # open chat: members invite
     assert invite.token
+    # Where it leads, before joining: the title and how many are there.
+    assert await app.members.preview(invite.token) == ("Кружок", 2)
+    await expect(ErrorCode.NOT_FOUND, app.members.preview("no-such-token"))
     joined = await app.members.join(vera, invite.token)
     assert joined.id == chat and joined.role == "member"
     await app.members.settings(anna, chat, None, True)  # now closed
@@ -149,6 +152,7 @@ async def test_invites_expire_and_can_be_revoked_and_closed_chats_limit_them(
     await app.members.revoke_invite(anna, chat, second.id)
     assert second.token
     await expect(ErrorCode.NOT_FOUND, app.members.join(gleb, second.token))
+    await expect(ErrorCode.NOT_FOUND, app.members.preview(second.token))
     third = await app.members.create_invite(anna, chat, 60)
     app.now[0] += 61_000
     assert third.token

@@ -1,5 +1,5 @@
-// Joining a chat by an invite link (/join/<token>). The server tells a chat's name only to
-// its members, so the name shows once joined, before going on to the chat.
+// Joining a chat by an invite link (/join/<token>): where it leads (invite.preview), then
+// joining, then on to the chat.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { errorText } from "../components/messenger/format";
 import { Link } from "../components/messenger/Link";
@@ -10,9 +10,14 @@ import { addChat, connection, online } from "../lib/state";
 
 phrases({
   "join.title": { ru: "Приглашение в чат", en: "An invitation to a chat" },
+  "join.target": {
+    ru: "Вас пригласили в чат «{title}» ({count}).",
+    en: "You were invited to “{title}” ({count}).",
+  },
+  "join.members": { ru: "участников: {n}", en: "members: {n}" },
   "join.text": {
-    ru: "Вас пригласили в чат по ссылке. После вступления участники чата увидят ваше имя.",
-    en: "You were invited to a chat by a link. Once you join, its members see your name.",
+    ru: "После вступления участники чата увидят ваше имя.",
+    en: "Once you join, its members see your name.",
   },
   "join.button": { ru: "Вступить в чат", en: "Join the chat" },
   "join.joined": { ru: "Вы в чате «{title}»", en: "You are in “{title}”" },
@@ -22,10 +27,17 @@ phrases({
 
 export function Join({ token }: { token: string }) {
   const [chat, setChat] = useState<ChatInfo | null>(null);
+  const [target, setTarget] = useState<{ title: string; member_count: number } | null>(null);
   const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
   const open = useRef<HTMLButtonElement>(null);
   useEffect(() => open.current?.focus(), [chat]);
+  useEffect(() => {
+    if (online.value !== "open" || target) return;
+    connection
+      .request<{ title: string; member_count: number }>("invite.preview", { token })
+      .then(setTarget, (failure) => setError(errorText(failure)));
+  }, [online.value, token]);
   const join = async () => {
     setError("");
     setBusy(true);
@@ -48,6 +60,14 @@ export function Join({ token }: { token: string }) {
         </button>
       ) : (
         <>
+          {target && (
+            <p>
+              {t("join.target", {
+                title: target.title,
+                count: t("join.members", { n: String(target.member_count) }),
+              })}
+            </p>
+          )}
           <p>{t("join.text")}</p>
           <button type="button" disabled={busy || online.value !== "open"} onClick={join}>
             {t("join.button")}
