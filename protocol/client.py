@@ -482,6 +482,19 @@ class Client:
             raise ClientError(answer.get("code", "http_error"), answer.get("detail", ""), status)
         return answer
 
+    async def download(self, file_id: int) -> bytes:
+        """A file of a chat this account is in, whole."""
+        status, _, raw = await http_request(
+            "GET",
+            f"{self.base_url}/api/v1/files/{file_id}",
+            headers={"authorization": f"Bearer {self.token}"},
+            timeout_s=120,
+        )
+        if status >= 400:
+            answer = msgspec.json.decode(raw) if raw else {}
+            raise ClientError(answer.get("code", "http_error"), answer.get("detail", ""), status)
+        return raw
+
     async def mark_read(self, chat_id: int, seq: int) -> None:
         await self.call(ChatRead(chat_id=chat_id, seq=seq))
 

@@ -21,6 +21,7 @@ ObjectId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Layer = Literal["off", "low", "medium", "high"]
 Source = Literal["mic", "camera", "screen", "screen-audio"]
 Kind = Literal["audio", "video"]
+RecordingReason = Literal["stopped", "room_closed", "error", "shutdown"]
 
 
 class ControlError(Exception):
@@ -149,6 +150,26 @@ class StatsResult(Body, frozen=True):
     cpu_s: float
 
 
+class RecordStart(Request, frozen=True):
+    """Record the room into a new WebM file at ``path``: an absolute path on the worker's
+    machine, in a directory that exists (the server picks it inside its data dir). The
+    file holds the screen share, else the active speaker's camera (VP8 as sent, top layer),
+    and everyone's audio mixed (Opus). Replies ``Done``; ``conflict`` if the room already
+    records, ``bad_path`` if the file cannot be created."""
+
+    type: ClassVar[str] = "record.start"
+    room_id: ObjectId
+    path: Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+
+
+class RecordStop(Request, frozen=True):
+    """Finish the room's recording; replies ``RecordingEnded`` once the file is complete
+    (``not_found`` if the room does not record)."""
+
+    type: ClassVar[str] = "record.stop"
+    room_id: ObjectId
+
+
 class Done(Body, frozen=True):
     pass
 
@@ -174,6 +195,19 @@ class ActiveSpeaker(Body, frozen=True):
     peer_id: str
 
 
+class RecordingEnded(Body, frozen=True):
+    """A finished recording file: the reply to ``record.stop``, and the event
+    ``recording.ended`` when a recording ended without one (its room closed, writing
+    failed, the worker shut down). ``duration_s`` is the recording time the file covers."""
+
+    room_id: str
+    path: str
+    duration_s: float
+    size: int  # bytes
+    reason: RecordingReason
+    error: str = ""
+
+
 class Ready(Body, frozen=True):
     """Sent once by a worker when it listens: its media port and certificate."""
 
@@ -185,12 +219,24 @@ class Ready(Body, frozen=True):
 EVENTS: Final[dict[str, type[Body]]] = {
     "peer.state": PeerState,
     "speaker": ActiveSpeaker,
+    "recording.ended": RecordingEnded,
     "ready": Ready,
 }
 
 REQUESTS: Final[dict[str, type[Request]]] = {
     cls.type: cls
-    for cls in (RoomCreate, RoomClose, PeerCreate, PeerOffer, PeerClose, PeerLayer, PeerMove, Stats)
+    for cls in (
+        RoomCreate,
+        RoomClose,
+        PeerCreate,
+        PeerOffer,
+        PeerClose,
+        PeerLayer,
+        PeerMove,
+        Stats,
+        RecordStart,
+        RecordStop,
+    )
 }
 
 REPLIES: Final[dict[str, type[Body]]] = {
@@ -202,6 +248,8 @@ REPLIES: Final[dict[str, type[Body]]] = {
     PeerLayer.type: Done,
     PeerMove.type: Done,
     Stats.type: StatsResult,
+    RecordStart.type: Done,
+    RecordStop.type: RecordingEnded,
 }
 
 # msgspec raises UnicodeDecodeError, not DecodeError, for invalid UTF-8 in a string.

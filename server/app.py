@@ -36,7 +36,10 @@ from server.domain.lessons import LessonService
 from server.domain.linking import LinkingService
 from server.domain.members import MemberService
 from server.domain.messages import MessageService
+from server.domain.recordings import RecordingSink
 from server.domain.webhooks import JournalWebhooks
+from server.files.blobs import BlobStore
+from server.files.service import FileService
 from server.gateway.dispatch import Dispatcher
 from server.gateway.server import Gateway
 from server.gateway.websocket import Flusher
@@ -76,6 +79,9 @@ class App:
             store, self.bus, clock, edit_window_s=settings.limits.edit_window_s
         )
         self.members = MemberService(store, self.chats, self.messages, clock)
+        self.files = FileService(
+            store.files, BlobStore(settings.data_dir / "blobs"), self.chats, settings.limits, clock
+        )
         self.media = WorkerPool(
             WorkerConfig(
                 count=settings.sfu_workers,
@@ -107,6 +113,9 @@ class App:
                 empty_end_ms=limits.call_empty_end_s * 1000,
                 overrun_ms=limits.call_overrun_s * 1000,
             ),
+            recordings=RecordingSink(
+                settings.data_dir / "recordings", self.files, self.messages, self.lessons
+            ),
         )
         self.linking = LinkingService(store, self.chats, secret, clock)
         self.demo = DemoJournal(settings, store, self.journals, self.linking) if demo else None
@@ -116,7 +125,7 @@ class App:
         JournalApi(self.journals).register(router)
         LessonsApi(self.journals, self.lessons, self.auth, settings).register(router)
         LinksApi(self.linking, self.auth, settings).register(router)
-        FilesApi(store, settings, self.chats, self.auth).register(router)
+        FilesApi(self.files, settings, self.auth).register(router)
         InvitesApi(self.auth, settings).register(router)
         OpenApi(parta_version(), settings.base_url).register(router)
         StaticApi(WEBCLIENT_DIST).register(router)

@@ -353,7 +353,12 @@ class Peer:
         blocks = []
         for encoding in self.by_ssrc.values():
             sr = self._sr_received.get(encoding.ssrc or 0)
-            lsr, dlsr = (0, 0) if sr is None else (sr[0], int((now - sr[1]) * 65536))
+            # DLSR is an unsigned 32-bit count of 1/65536 s; clocks can disagree by a hair.
+            lsr, dlsr = (
+                (0, 0)
+                if sr is None
+                else (sr[0], min(max(0, int((now - sr[1]) * 65536)), 0xFFFFFFFF))
+            )
             blocks.append(
                 ReportBlock(
                     ssrc=encoding.ssrc or 0,

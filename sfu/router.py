@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 from collections.abc import Callable
-from typing import Any
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
 
 from protocol.sfu_control import (
     ActiveSpeaker,
@@ -28,6 +30,10 @@ from protocol.sfu_control import (
     PeerOffer,
     PeerState,
     PeerStats,
+    RecordingEnded,
+    RecordingReason,
+    RecordStart,
+    RecordStop,
     Request,
     RoomClose,
     RoomCreate,
@@ -52,19 +58,25 @@ from sfu.producer import Encoding, Producer
 from sfu.rtcp import build_bye
 from sfu.speaker import SpeakerDetector
 
+if TYPE_CHECKING:
+    from sfu.recorder import Recorder
+
 logger = logging.getLogger("parta.sfu")
 
 Emit = Callable[[str, Body], None]
+# Most requests are answered at once; record.stop when its file is written.
+Reply = Body | Future[RecordingEnded]
 ALLOCATE_EVERY_S = 0.5
 
 
 class Room:
-    __slots__ = ("peers", "room_id", "speakers")
+    __slots__ = ("peers", "recorder", "room_id", "speakers")
 
     def __init__(self, room_id: str) -> None:
         self.room_id = room_id
         self.peers: dict[str, Peer] = {}
         self.speakers = SpeakerDetector()
+        self.recorder: Recorder | None = None
 
 
 class Router:
@@ -84,6 +96,8 @@ class Router:
         self.udp_sendto: Callable[..., None] | None = None
         self._next_id = 0
         self._last_allocation = 0.0
+        # Recordings that ended without a record.stop: an event goes out when written.
+        self._ending: list[Future[RecordingEnded]] = []
 
     # --- sending --------------------------------------------------------------------------
 
@@ -134,13 +148,14 @@ class Router:
 
     # --- control --------------------------------------------------------------------------
 
-    def handle(self, request: Request) -> Body:
+    def handle(self, request: Request) -> Reply:
         if isinstance(request, RoomCreate):
             self.rooms.setdefault(request.room_id, Room(request.room_id))
             return Done()
         if isinstance(request, RoomClose):
             room = self.rooms.pop(request.room_id, None)
             if room is not None:
+                self._end_recording(room, "room_closed")
                 for peer in list(room.peers.values()):
                     self._close_peer(peer)
             return Done()
@@ -164,6 +179,15 @@ class Router:
             return self._move(self._peer(request.peer_id), request.room_id)
         if isinstance(request, Stats):
             return self._stats(request.room_id)
+        if isinstance(request, RecordStart):
+            return self._record_start(request)
+        if isinstance(request, RecordStop):
+            room = self._room(request.room_id)
+            recorder = room.recorder
+            if recorder is None:
+                raise ControlError("not_found", f"room {request.room_id} does not record")
+            room.recorder = None
+            return recorder.stop(time.monotonic(), "stopped")
         raise ControlError("unknown_type", f"unsupported request {request.type}")
 
     def _peer(self, peer_id: str) -> Peer:
@@ -269,6 +293,28 @@ class Router:
             self._allocate(other, now)
         return Done()
 
+    def _record_start(self, request: RecordStart) -> Done:
+        room = self._room(request.room_id)
+        if room.recorder is not None:
+            raise ControlError("conflict", f"room {request.room_id} records already")
+        if not os.path.isabs(request.path):
+            raise ControlError("bad_path", "the recording path must be absolute")
+        # PyAV loads only when a room records: it would add ~0.15 s to every worker's start.
+        from sfu.recorder import Recorder
+        from sfu.webm import WebmWriter, WriterThread
+
+        try:
+            writer = WebmWriter(request.path)
+        except (OSError, ValueError) as exc:
+            raise ControlError("bad_path", f"cannot write {request.path}: {exc}") from None
+        room.recorder = Recorder(room, WriterThread(writer, room.room_id), time.monotonic())
+        return Done()
+
+    def _end_recording(self, room: Room, reason: RecordingReason) -> None:
+        recorder, room.recorder = room.recorder, None
+        if recorder is not None:
+            self._ending.append(recorder.stop(time.monotonic(), reason))
+
     def _stats(self, room_id: str | None) -> StatsResult:
         peers = [
             PeerStats(
@@ -316,6 +362,16 @@ class Router:
                 self._emit(
                     "speaker", ActiveSpeaker(room_id=room.room_id, peer_id=speaker.peer.peer_id)
                 )
+            recorder = room.recorder
+            if recorder is not None:
+                if recorder.error:
+                    self._end_recording(room, "error")
+                else:
+                    recorder.tick(now)
+        if self._ending:
+            for ending in [f for f in self._ending if f.done()]:
+                self._ending.remove(ending)
+                self._emit("recording.ended", ending.result())
 
     def _allocate(self, peer: Peer, now: float) -> None:
         """Choose the layer of every video track this peer receives, within its estimate."""
@@ -349,6 +405,12 @@ class Router:
             consumer = peer.consumers[producer_id]
             consumer.retarget(None if layer == PAUSED else encodings[producer_id][layer], now)
 
-    def close(self) -> None:
+    def close(self) -> list[Future[RecordingEnded]]:
+        """Close every peer and finish every recording; the futures resolve when the files
+        are written (the worker waits for them before it exits)."""
+        for room in self.rooms.values():
+            self._end_recording(room, "shutdown")
+        ending, self._ending = self._ending, []
         for peer in list(self.peers.values()):
             self._close_peer(peer)
+        return ending

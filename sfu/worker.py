@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import resource
 import signal
 import socket
+import time
+from concurrent.futures import Future
 from typing import Any
 
 import uvloop
@@ -119,7 +122,20 @@ class ControlConnection(asyncio.Protocol):
                 logger.exception("control request failed", extra={"type": type_})
                 self.send("error", request_id, ErrorBody(code="internal", message=str(exc)))
             else:
-                self.send("ok", request_id, reply)
+                if isinstance(reply, Future):
+                    # Answered when done (a recording file being finished), off the loop.
+                    asyncio.wrap_future(reply).add_done_callback(
+                        functools.partial(self._deferred, request_id)
+                    )
+                else:
+                    self.send("ok", request_id, reply)
+
+    def _deferred(self, request_id: int, done: asyncio.Future[Any]) -> None:
+        exc = done.exception()
+        if exc is None:
+            self.send("ok", request_id, done.result())
+        else:
+            self.send("error", request_id, ErrorBody(code="internal", message=str(exc)))
 
     def send(self, type_: str, request_id: int, body: Body) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -181,13 +197,25 @@ async def run(args: argparse.Namespace) -> None:
     emit("ready", Ready(worker=args.worker, port=port, fingerprint=f"{algorithm} {value}"))
 
     def tick() -> None:
-        router.tick(loop.time())
+        # The clock packets are stamped with (loop.time() is cached per iteration and in
+        # whole ms, so it can run behind a packet's time). A failing tick must not stop
+        # the next one: timers, reports and recordings all hang on it.
         timer[0] = loop.call_later(TICK_S, tick)
+        try:
+            router.tick(time.monotonic())
+        except Exception:
+            logger.exception("tick failed")
 
     timer: list[Any] = [loop.call_later(TICK_S, tick)]
     await stopped.wait()
     timer[0].cancel()
-    router.close()
+    recordings = router.close()
+    if recordings:
+        # Let the writers finish their files (the server waits 5 s before it kills us).
+        await asyncio.wait([asyncio.wrap_future(f) for f in recordings], timeout=4)
+        for finished in recordings:
+            if finished.done():
+                emit("recording.ended", finished.result())
     tcp_server.close()
 
 

@@ -21,14 +21,10 @@ from server.api.router import Router
 from server.api.sessions import require_account
 from server.config import Settings
 from server.domain.auth import AuthService
-from server.domain.chats import ChatService
-from server.domain.clock import system_clock
 from server.domain.errors import DomainError
-from server.files.blobs import BlobStore
 from server.files.service import FileService, UnsupportedContent
 from server.gateway.body import BodyTooLarge
 from server.gateway.http import Request, Response
-from server.store import Store
 from server.store.files import FileRecord
 
 # What one response holds in memory (see the module docstring).
@@ -111,18 +107,10 @@ def _declared_size(request: Request) -> int | None:
 
 
 class FilesApi:
-    def __init__(
-        self, store: Store, settings: Settings, chats: ChatService, auth: AuthService
-    ) -> None:
+    def __init__(self, files: FileService, settings: Settings, auth: AuthService) -> None:
         self._auth = auth
         self._settings = settings
-        self.files = FileService(
-            store.files,
-            BlobStore(settings.data_dir / "blobs"),
-            chats,
-            settings.limits,
-            system_clock,
-        )
+        self.files = files
 
     def register(self, router: Router) -> None:
         router.add(

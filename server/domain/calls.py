@@ -16,6 +16,7 @@ import logging
 import random
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import msgspec
@@ -56,6 +57,9 @@ from protocol.sfu_control import (
     PeerMove,
     PeerOffer,
     PeerState,
+    RecordingEnded,
+    RecordStart,
+    RecordStop,
     Request,
     RoomClose,
     RoomCreate,
@@ -94,12 +98,12 @@ class CallClient(Protocol):
     def send_message(self, payload: bytes) -> None: ...
 
 
-class Recorder(Protocol):
-    """Records a live call to its chat (``server.domain.recordings``)."""
+class Recordings(Protocol):
+    """Where recordings are written and how they reach the chat (``RecordingSink``)."""
 
-    async def start(self, call: LiveCall) -> None: ...
+    def new_path(self, lesson: Lesson, now: int) -> Path: ...
 
-    async def stop(self, call: LiveCall) -> None: ...
+    async def publish(self, lesson: Lesson, ended: RecordingEnded) -> int | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +152,7 @@ class CallService:
         clock: Clock,
         times: CallTimes,
         rng: random.Random | None = None,
-        recorder: Recorder | None = None,
+        recordings: Recordings | None = None,
     ) -> None:
         self._media = media
         self._lessons = lessons
@@ -156,7 +160,7 @@ class CallService:
         self._clock = clock
         self._times = times
         self._rng = rng or random.Random()
-        self._recorder = recorder
+        self._recordings = recordings
         self._calls: dict[int, LiveCall] = {}
         self._by_client: dict[CallClient, Participant] = {}
         self._by_peer: dict[str, Participant] = {}
@@ -442,14 +446,23 @@ class CallService:
         await self._lessons.end(call.lesson, "host")
 
     async def record(self, client: CallClient, on: bool) -> None:
+        """The SFU records the main room; the file goes to the chat when it stops."""
         call, _ = self._moderator(client)
-        if self._recorder is None:
+        if self._recordings is None:
             raise DomainError(ErrorCode.UNAVAILABLE, "recording is not set up on this server")
         if on and not call.room.recording:
-            await self._recorder.start(call)
+            path = self._recordings.new_path(call.lesson, self._clock())
+            await self._request(call, RecordStart(room_id=call.main, path=str(path)))
+            call.room.recording = True
         elif not on and call.room.recording:
-            await self._recorder.stop(call)
+            ended: RecordingEnded = await self._request(call, RecordStop(room_id=call.main))
+            call.room.recording = False
+            self._spawn(self._publish(call.lesson, ended))
         self._state(call)
+
+    async def _publish(self, lesson: Lesson, ended: RecordingEnded) -> None:
+        if self._recordings is not None:
+            await self._recordings.publish(lesson, ended)
 
     # --- the whiteboard ------------------------------------------------------------------------
 
@@ -535,6 +548,10 @@ class CallService:
         call.participants.clear()
 
         async def close() -> None:
+            if call.room.recording:
+                call.room.recording = False
+                ended = await self._request(call, RecordStop(room_id=call.main))
+                await self._publish(lesson, ended)
             for room_id in rooms:
                 await self._request(call, RoomClose(room_id=room_id))
             self._media.forget(call.main)
@@ -594,6 +611,13 @@ class CallService:
             listeners = [p for p in call.participants.values() if call.room_of(p) == room]
             speaking = CallSpeaker(call_id=call.lesson.id, account_id=speaker.account_id)
             self._send(listeners, PUSH_CALL_SPEAKER, speaking)
+        elif isinstance(event, RecordingEnded):
+            # Ended without being stopped (writing failed, the worker shut down).
+            for call in self._calls.values():
+                if call.main == event.room_id and call.room.recording:
+                    call.room.recording = False
+                    self._state(call)
+                    self._spawn(self._publish(call.lesson, event))
         elif isinstance(event, PeerState) and event.state == "failed":
             failed = self._by_peer.get(event.peer_id)
             if failed is not None:
