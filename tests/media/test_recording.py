@@ -1,6 +1,7 @@
 """Recording a room in a real worker: two aiortc participants publish camera and mic, one
-drops out halfway, and the file is read back with PyAV (issue 7: at least 20 s, duration
-within 10% of the wall time, video frames and audio present)."""
+drops out halfway, and the file is read back with PyAV: duration within 10% of the wall
+time, video frames and audio present. (The 20 s recording the issue asks for is the
+lesson's, posted to its chat: tests/media/test_lesson_recording.py.)"""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from protocol.sfu_control import (
 )
 from tests.media.conftest import Sfu, new_pc
 
-RECORD_S = 20.5
+RECORD_S = 10.5
 RATE = 48000
 
 
