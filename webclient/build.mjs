@@ -19,6 +19,8 @@ const result = await build({
   metafile: true,
   outdir: out,
   legalComments: "none",
+  // Russian text as UTF-8, not \u escapes: about half the bytes of every phrase.
+  charset: "utf8",
 });
 
 const hashed = (name, text) => {
@@ -53,5 +55,5 @@ writeFileSync(
 </html>
 `,
 );
-const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
-console.log(`webclient: ${scriptPath} ${kib(script.length)}, ${stylePath} ${kib(style.length)}`);
+const kib = (text) => `${(Buffer.byteLength(text) / 1024).toFixed(1)} KiB`;
+console.log(`webclient: ${scriptPath} ${kib(script)}, ${stylePath} ${kib(style)}`);

@@ -48,7 +48,7 @@ class InvitesApi:
     async def qr(self, request: Request) -> Response:
         await require_account(request, self._auth, self._settings)
         token = request.params["token"]
-        if not TOKEN.match(token):
+        if not TOKEN.fullmatch(token):
             raise DomainError(ErrorCode.NOT_FOUND, "no invite link has such a token")
         svg = qr_svg(f"{self._settings.base_url}/join/{token}")
         return Response(

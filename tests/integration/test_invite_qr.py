@@ -89,6 +89,6 @@ async def test_only_signed_in_people_get_well_formed_tokens_drawn(
     assert (status, headers["content-type"]) == (401, "application/problem+json"), body
     status, _, body = await get(server, "/api/v1/invites/abc_DEF-123/qr.svg", person.token)
     assert status == 200, body
-    for bad in ("a%20b", "%C2%B2", "x" * 101, "a.b"):
+    for bad in ("a%20b", "%C2%B2", "x" * 101, "a.b", "abc%0A"):
         status, headers, body = await get(server, f"/api/v1/invites/{bad}/qr.svg", person.token)
         assert (status, headers["content-type"]) == (404, "application/problem+json"), bad

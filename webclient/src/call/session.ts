@@ -150,7 +150,7 @@ export class CallSession {
     }
     this.info.value = info;
     if (info.state === "live") await this.join();
-    else if (info.state === "ended") this.finish("ended");
+    else if (info.state === "ended" || info.state === "cancelled") this.finish("ended");
     else this.wait();
   }
 
@@ -326,7 +326,7 @@ export class CallSession {
     if (!lesson || lesson.id !== this.id) return;
     this.info.value = lesson;
     if (lesson.state === "live" && this.phase.value === "waiting") void this.join();
-    if (lesson.state === "ended" && this.phase.value !== "left") this.finish("ended");
+    if ((lesson.state === "ended" || lesson.state === "cancelled") && this.phase.value !== "left") this.finish("ended");
   }
 
   private notice(notice: CallNotice): void {

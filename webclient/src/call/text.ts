@@ -30,8 +30,8 @@ phrases({
     en: "Another lesson is live in this chat.",
   },
   "call.error.unavailable": {
-    ru: "Сервер видеосвязи сейчас недоступен. Попробуйте ещё раз через минуту.",
-    en: "The media server is unavailable now. Try again in a minute.",
+    ru: "Сервер сейчас не может это сделать. Попробуйте ещё раз через минуту.",
+    en: "The server cannot do that now. Try again in a minute.",
   },
   "call.error.forbidden": { ru: "Нет прав на это действие.", en: "You may not do that." },
   "call.error.not_found": { ru: "Не найдено.", en: "Not found." },

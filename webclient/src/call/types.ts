@@ -1,6 +1,6 @@
 // The lesson messages of protocol/calls.py as the client sees them. Bodies omit fields
 // that hold their default, so optional fields here are read through the helpers below.
-export type CallState = "scheduled" | "published" | "live" | "ended";
+export type CallState = "scheduled" | "published" | "live" | "ended" | "cancelled";
 export type CallRole = "host" | "cohost" | "member";
 export type Source = "mic" | "camera" | "screen" | "screen-audio";
 export type Layer = "off" | "low" | "medium" | "high";
