@@ -1,5 +1,7 @@
 """``python -m bench chat``: connections, memory and fan-out CPU of a real server process.
 
+With ``--load`` it runs the many-chats scenario of ``bench/chat_load.py`` instead.
+
 The scenario: N authenticated WebSocket clients (spread over worker processes) sit in one
 chat; the harness reads the server's RSS before and after they connect (memory per idle
 connection), then one sender posts M messages of a given size and the harness reads the
@@ -23,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import chat_load
 from bench.chat_worker import stamp
 from bench.procstat import sample
 from bench.profile import sampled, top_frames
@@ -325,8 +328,10 @@ def _result(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--clients", type=int, default=5000, help="connections in the chat")
-    parser.add_argument("--procs", type=int, default=4, help="load worker processes")
+    parser.add_argument("--clients", type=int, help="connections (default 5000; with --load 1000)")
+    parser.add_argument(
+        "--procs", type=int, help="load worker processes (default 4; with --load one per core)"
+    )
     parser.add_argument("--messages", type=int, default=40, help="messages the sender posts")
     parser.add_argument("--rate", type=float, default=10.0, help="messages per second")
     parser.add_argument("--size", type=int, default=200, help="message text bytes")
@@ -336,9 +341,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile", type=Path, help="sample the servers with py-spy into PROFILE.<target>.txt"
     )
+    chat_load.add_arguments(parser)
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
+    if args.load:
+        args.clients = args.clients or 1000
+        return await chat_load.main(args)
+    args.clients = args.clients or 5000
+    args.procs = args.procs or 4
     with tempfile.TemporaryDirectory(prefix="parta-bench-") as tmp:
         runs = [await run_parta(args, Path(tmp))]
     if args.vs == "websockets":
