@@ -17,6 +17,7 @@ import pytest
 from playwright.async_api import Browser, async_playwright
 
 from tests.integration.conftest import RunningServer, start_server, stop_server
+from tests.media.conftest import journal  # noqa: F401 (the fixture, shared with the media tests)
 
 CHROMIUM = os.environ.get("PARTA_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [

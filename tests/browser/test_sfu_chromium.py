@@ -9,17 +9,14 @@ transport-cc feedback, and its decoder on what we forward.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.async_api import Browser, Page
 
 from protocol.calls import CallEnd
 from tests.browser.conftest import screenshot_path
-from tests.integration.conftest import RunningServer, stop_server
-from tests.integration.journal import JournalServer, live_math_lesson, start_journal_server
+from tests.integration.conftest import RunningServer
+from tests.integration.journal import JournalServer, live_math_lesson
 
 PAGE_JS = """
 window.parta = {
@@ -78,15 +75,6 @@ window.parta = {
   },
 };
 """
-
-
-@pytest.fixture
-async def journal(tmp_path: Path) -> AsyncIterator[JournalServer]:
-    running = start_journal_server(tmp_path, sfu_workers=1)
-    yield running
-    await running.close()
-    log = stop_server(running.server)
-    assert "Traceback" not in log, log
 
 
 async def open_page(browser: Browser, server: RunningServer) -> Page:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aioice.ice
 import pytest
@@ -23,6 +24,8 @@ from protocol.sfu_control import (
     TransportInfo,
 )
 from server.media.workers import WorkerConfig, WorkerPool
+from tests.integration.conftest import stop_server
+from tests.integration.journal import JournalServer, start_journal_server
 
 
 @pytest.fixture(autouse=True)
@@ -81,6 +84,16 @@ async def sfu() -> AsyncIterator[Sfu]:
         yield holder[0]
     finally:
         await pool.stop()
+
+
+@pytest.fixture
+async def journal(tmp_path: Path) -> AsyncIterator[JournalServer]:
+    """A server with one SFU worker and a journal; a traceback in its log fails the test."""
+    running = start_journal_server(tmp_path, sfu_workers=1)
+    yield running
+    await running.close()
+    log = stop_server(running.server)
+    assert "Traceback" not in log, log
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -35,15 +34,6 @@ from protocol.client import Client, ClientError
 from tests.integration.conftest import stop_server
 from tests.integration.journal import JournalServer, live_math_lesson, start_journal_server
 from tests.media.conftest import new_pc
-
-
-@pytest.fixture
-async def journal(tmp_path: Path) -> AsyncIterator[JournalServer]:
-    running = start_journal_server(tmp_path, sfu_workers=1)
-    yield running
-    await running.close()
-    log = stop_server(running.server)
-    assert "Traceback" not in log, log
 
 
 async def offer_via(client: Client, pc: RTCPeerConnection, **kwargs: dict[str, str]) -> None:

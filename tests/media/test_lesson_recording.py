@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import av
 import pytest
@@ -19,21 +17,11 @@ from aiortc.mediastreams import AudioStreamTrack, VideoStreamTrack
 from protocol.calls import CallEnd, CallPeople, CallRecord
 from protocol.client import Client, ClientError
 from protocol.messages import Event
-from tests.integration.conftest import stop_server
-from tests.integration.journal import JournalServer, live_math_lesson, start_journal_server
+from tests.integration.journal import JournalServer, live_math_lesson
 from tests.media.conftest import new_pc
 from tests.media.test_call_signalling import offer_via
 
 RECORD_S = 20.5
-
-
-@pytest.fixture
-async def journal(tmp_path: Path) -> AsyncIterator[JournalServer]:
-    running = start_journal_server(tmp_path, sfu_workers=1)
-    yield running
-    await running.close()
-    log = stop_server(running.server)
-    assert "Traceback" not in log, log
 
 
 async def recording_posted(client: Client, chat_id: int) -> Event:
