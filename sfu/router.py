@@ -8,7 +8,6 @@ runs synchronously; the tick does the periodic work.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import time
@@ -93,7 +92,8 @@ class Router:
         self.by_ufrag: dict[str, Peer] = {}
         self.by_path: dict[Any, Peer] = {}
         self.producers: dict[str, Producer] = {}
-        self.udp_sendto: Callable[..., None] | None = None
+        # Makes the send function for a UDP address (the worker's socket).
+        self.udp_sender: Callable[[tuple[str, int]], Send] | None = None
         self._next_id = 0
         self._last_allocation = 0.0
         # Recordings that ended without a record.stop: an event goes out when written.
@@ -105,8 +105,8 @@ class Router:
         if len(source) == 3:
             send: Send = source[2].send
             return send
-        assert self.udp_sendto is not None
-        return functools.partial(self.udp_sendto, addr=source)
+        assert self.udp_sender is not None
+        return self.udp_sender(source)
 
     def send_to(self, source: Any, data: bytes) -> None:
         self.sender(source)(data)
