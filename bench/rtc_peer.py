@@ -28,8 +28,12 @@ With the kernel's time, transport-cc feedback and jitter describe the path, as a
 would.
 
 ``python -m bench.rtc_peer`` is one load process of the harness: it reads a JSON settings
-line, then JSON commands on stdin (``add`` peers, ``snapshot`` counters, ``remb``, ``stop``)
-and answers each with one JSON line on stdout, like ``bench/chat_worker.py``.
+line, then JSON commands on stdin (``add`` peers, ``snapshot`` counters, ``remb``, ``breakout``
+rooms opened or closed by a host peer, ``stop``) and answers each with one JSON line on stdout,
+like ``bench/chat_worker.py`` (``add`` also reports progress lines before its answer).
+
+Every payload a peer sends ends with its account id, and receivers count packets per sender:
+what arrived from whom, whatever the signalling said (breakout rooms must not leak media).
 """
 
 from __future__ import annotations
@@ -61,7 +65,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from OpenSSL import SSL
 from pylibsrtp import Policy, Session
 
-from protocol.client import Client, ClientError
+from protocol.calls import CallPeople, CallTracks, RoomsClose, RoomsOpen
+from protocol.client import Client, ClientError, ConnectionLost
 
 # --- what we offer (Chromium's ids) ------------------------------------------------------
 
@@ -628,6 +633,9 @@ class InStream:
     lost_at_gap: int = 0
     window_bytes: int = 0
     rates: list[int] = field(default_factory=list)
+    source: int = 0  # the account whose track this is, as signalled
+    # Packets per sender (the account id at the end of each payload), as they arrived.
+    sources: dict[bytes, int] = field(default_factory=dict)
 
     @property
     def expected(self) -> int:
@@ -697,6 +705,11 @@ class PeerSpec:
     layer: str = "high"  # what call.layer asks for on each video track
     voice: bool = True  # audio level: a talking teacher or a silent student
     remb_bps: int = 0
+    # Follow call.tracks as the web client does, renegotiating on the same connection: receive
+    # ``subscribe_to``'s tracks while they are offered (the stage), else every track offered
+    # (a breakout room's grid, asking ``grid_layer`` for video).
+    follow: bool = False
+    grid_layer: str = "medium"
 
 
 @dataclass(frozen=True, slots=True)
@@ -769,6 +782,17 @@ class RtcPeer:
         self._feedback_count = 0
         self._last_report = self._last_consent = 0.0
         self._rate_at = 0.0
+        self._tag = bytes(4)  # our account id, at the end of every payload we send
+        self.unknown_sources: dict[bytes, int] = {}
+        self.retired: list[InStream] = []  # streams of sections we stopped receiving on
+        # Kept for renegotiation: every section offered so far, in order, and what they carry.
+        self._offered: dict[str, Section] = {}
+        self._sources: dict[str, Source] = {}
+        self._receiving: dict[str, Track] = {}  # mid → remote track
+        self._ssrc_of: dict[str, int] = {}  # mid → the SSRC the SFU sends there
+        self.offers = 0
+        self.renegotiating = False
+        self._pushes: asyncio.Task[None] | None = None
 
     # --- setting up ---------------------------------------------------------------------
 
@@ -804,29 +828,13 @@ class RtcPeer:
         candidate = next((c for c in joined.candidates if c.protocol == "udp"), None)
         if candidate is None:
             raise PeerFailed("no UDP candidate")
+        self._tag = _U32.pack(self.client.account_id or 0)
         wanted = await self._wanted_tracks(joined.tracks)
-        sections, sources, subscriptions = self._sections(wanted)
-        offer = build_offer(
-            sections,
-            ufrag=self.ufrag,
-            pwd=self.pwd,
-            fingerprint=self.identity.fingerprint,
-            cname=self.cname,
-        )
-        answer = parse_answer(
-            await self.client.call_offer(offer, sources=sources, subscriptions=subscriptions)
-        )
+        sections, self._sources, subscriptions = self._sections(wanted)
+        self._offered = {s.mid: s for s in sections}
         tracks = {t.track_id: t for t in wanted}
-        for mid, track_id in subscriptions.items():
-            section = answer.get(mid)
-            if section is None or section.port == 0 or not section.ssrcs:
-                raise PeerFailed(f"the SFU sends nothing on mid {mid} (track {track_id})")
-            kind = tracks[track_id].kind
-            clock = VIDEO_CLOCK if kind == "video" else AUDIO_CLOCK
-            self.streams[section.ssrcs[0]] = InStream(section.ssrcs[0], kind, track_id, clock)
-        for track in wanted:
-            if track.kind == "video":
-                await self.client.call_layer(track.track_id, cast(Layer, self.spec.layer))
+        self._receiving = {mid: tracks[track_id] for mid, track_id in subscriptions.items()}
+        await self._negotiate(wanted)
         # Media: one connected UDP socket.
         self.state = "ice"
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -867,6 +875,105 @@ class RtcPeer:
         self._last_report = self._rate_at = now
         await self._flowing
         self.state = "connected"
+        if self.spec.follow:
+            self._pushes = loop.create_task(self._follow_tracks())
+
+    async def _negotiate(self, new: Sequence[Track]) -> None:
+        """Offer every section so far; a stream for each receiving section the SFU sends on
+        anew; the layer of each new video track."""
+        offer = build_offer(
+            self._offered.values(),
+            ufrag=self.ufrag,
+            pwd=self.pwd,
+            fingerprint=self.identity.fingerprint,
+            cname=self.cname,
+        )
+        subscriptions = {mid: track.track_id for mid, track in self._receiving.items()}
+        answer = parse_answer(
+            await self.client.call_offer(offer, sources=self._sources, subscriptions=subscriptions)
+        )
+        self.offers += 1
+        for mid, track in self._receiving.items():
+            section = answer.get(mid)
+            if section is None or section.port == 0 or not section.ssrcs:
+                raise PeerFailed(f"the SFU sends nothing on mid {mid} (track {track.track_id})")
+            ssrc = section.ssrcs[0]
+            if self._ssrc_of.get(mid) != ssrc:
+                self._retire(mid)
+                clock = VIDEO_CLOCK if track.kind == "video" else AUDIO_CLOCK
+                self.streams[ssrc] = InStream(
+                    ssrc, track.kind, track.track_id, clock, source=track.account_id
+                )
+                self._ssrc_of[mid] = ssrc
+        for track in new:
+            if track.kind == "video":
+                stage = track.account_id == self.spec.subscribe_to
+                layer = self.spec.layer if stage else self.spec.grid_layer
+                await self.client.call_layer(track.track_id, cast(Layer, layer))
+
+    def _retire(self, mid: str) -> None:
+        ssrc = self._ssrc_of.pop(mid, None)
+        stream = None if ssrc is None else self.streams.pop(ssrc, None)
+        if stream is not None:
+            self.retired.append(stream)
+
+    async def _renegotiate(self, tracks: Sequence[Track]) -> None:
+        """What the web client does on call.tracks: a track no longer offered has its section
+        made inactive (never reused), a new one gets a new section; one offer for it all."""
+        kinds = set(self.spec.subscribe_kinds)
+        offered = [t for t in tracks if t.kind in kinds]
+        stage = [t for t in offered if t.account_id == self.spec.subscribe_to]
+        wanted = {t.track_id: t for t in stage or offered}
+        stopped = False
+        for mid, track in list(self._receiving.items()):
+            if track.track_id not in wanted:
+                del self._receiving[mid]
+                self._offered[mid] = Section(mid, track.kind, "inactive")
+                self._retire(mid)
+                stopped = True
+        held = {t.track_id for t in self._receiving.values()}
+        new = [t for t in wanted.values() if t.track_id not in held]
+        for track in new:
+            mid = str(len(self._offered))
+            self._offered[mid] = Section(mid, track.kind, "recvonly")
+            self._receiving[mid] = track
+        if new or stopped:
+            await self._negotiate(new)
+
+    async def _follow_tracks(self) -> None:
+        """With ``spec.follow``, this task reads the call pushes: a burst of them is acted on
+        once, with the latest call.tracks."""
+        events = self.client.call_events
+        try:
+            while True:
+                pushes = [await events.get()]
+                while not events.empty():
+                    pushes.append(events.get_nowait())
+                latest = [p.tracks for p in pushes if isinstance(p, CallTracks)]
+                if latest:
+                    self.renegotiating = True
+                    try:
+                        await self._renegotiate(latest[-1])
+                    finally:
+                        self.renegotiating = False
+        except (PeerFailed, ClientError, ConnectionLost, OSError) as exc:
+            self._fail(f"renegotiating: {type(exc).__name__}: {exc}")
+
+    async def breakout(self, names: list[str] | None, timeout_s: float = 30.0) -> dict[int, int]:
+        """As the host (a peer that does not follow): open breakout rooms with everyone else
+        spread at random (``names``), or close them (None); where everyone is (account →
+        room, 0 the main room) once call.state says so."""
+        events = self.client.call_events
+        while not events.empty():
+            events.get_nowait()  # states from before the request
+        opening = names is not None
+        await self.client.call(RoomsOpen(names=names, random=True) if names else RoomsClose())
+        state = await self.client.call_push(
+            CallPeople,
+            timeout_s,
+            lambda s: bool(s.rooms) == opening and (opening or not any(p.room for p in s.people)),
+        )
+        return {p.account_id: p.room for p in state.people}
 
     async def _wanted_tracks(self, tracks: Sequence[Track]) -> list[Track]:
         publisher = self.spec.subscribe_to
@@ -985,9 +1092,13 @@ class RtcPeer:
                 return
             seq, timestamp, ssrc = _SEQ_TS_SSRC.unpack_from(plain, 2)
             stream = self.streams.get(ssrc)
+            sender = plain[-4:]
             if stream is None:
                 self.unknown_packets += 1
+                self.unknown_sources[sender] = self.unknown_sources.get(sender, 0) + 1
                 return
+            sources = stream.sources
+            sources[sender] = sources.get(sender, 0) + 1
             if stream.receive(seq, timestamp, len(data), at) and self.settings.pli_on_loss:
                 self._loss(stream, at)
             if self.settings.twcc:
@@ -1101,6 +1212,7 @@ class RtcPeer:
             )
             + ext_block(elements)
             + payload
+            + self._tag
         )
         if stream.cache:
             stream.cache[seq % NACK_CACHE] = packet
@@ -1225,12 +1337,16 @@ class RtcPeer:
     def snapshot(self) -> dict[str, Any]:
         """Counters since the start; the per-second video rates since the last snapshot."""
         streams = []
-        for s in self.streams.values():
+        for s in itertools.chain(self.streams.values(), self.retired):
             rates, s.rates = s.rates, []
             streams.append(
                 {
                     "kind": s.kind,
                     "track_id": s.track_id,
+                    "ssrc": s.ssrc,
+                    "active": self.streams.get(s.ssrc) is s,
+                    "source": s.source,
+                    "sources": _by_sender(s.sources),
                     "packets": s.packets,
                     "bytes": s.octets,
                     "expected": s.expected,
@@ -1257,9 +1373,16 @@ class RtcPeer:
             "srtp_failures": self.srtp_failures,
             "overruns": self.overruns,
             "send_drops": self.send_drops,
+            "account_id": self.client.account_id,
+            "unknown_sources": _by_sender(self.unknown_sources),
+            "offers": self.offers,
+            "settling": self.renegotiating
+            or (self.spec.follow and not self.client.call_events.empty()),
         }
 
     async def close(self) -> None:
+        if self._pushes is not None:
+            self._pushes.cancel()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.client.call_leave(), 2)
         with contextlib.suppress(Exception):
@@ -1273,6 +1396,10 @@ class RtcPeer:
 
 def _id() -> str:
     return str(uuid.uuid4())
+
+
+def _by_sender(counts: dict[bytes, int]) -> dict[str, int]:
+    return {str(int.from_bytes(sender, "big")): n for sender, n in counts.items()}
 
 
 # --- python -m bench.rtc_peer: one load process --------------------------------------------
@@ -1305,15 +1432,26 @@ class LoadProcess:
             peer.housekeeping(now)
         self._keeper = self._loop.call_later(self.HOUSEKEEPING_S, self._housekeeping)
 
-    async def add(self, specs: list[PeerSpec], concurrency: int = 8) -> dict[str, Any]:
+    async def add(
+        self,
+        specs: list[PeerSpec],
+        concurrency: int = 8,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> dict[str, Any]:
+        """Start peers; ``on_progress`` hears how many have finished starting so far."""
         peers = [RtcPeer(spec, self.settings, self.identity) for spec in specs]
         self.peers += peers
         self.publishers += [p for p in peers if p.spec.publish is not None]
         gate = asyncio.Semaphore(concurrency)
+        started = 0
 
         async def start(peer: RtcPeer) -> None:
+            nonlocal started
             async with gate:
                 await peer.start()
+            started += 1
+            if on_progress is not None:
+                on_progress(started)
 
         await asyncio.gather(*(start(p) for p in peers))
         failed = [p for p in peers if p.state == "failed"]
@@ -1342,6 +1480,12 @@ class LoadProcess:
                 changed += 1
         return {"event": "remb", "changed": changed}
 
+    async def breakout(self, host: str, names: list[str] | None) -> dict[str, Any]:
+        """The peer named ``host`` opens (``names``) or closes the breakout rooms."""
+        [peer] = [p for p in self.peers if p.spec.name == host]
+        rooms = await peer.breakout(names)
+        return {"event": "breakout", "rooms": {str(a): room for a, room in rooms.items()}}
+
     async def close(self) -> None:
         self._pacer.cancel()
         self._keeper.cancel()
@@ -1365,11 +1509,14 @@ async def run() -> None:
     while line := await reader.readline():
         command = json.loads(line)
         if command["cmd"] == "add":
-            _report(await process.add([_spec(p) for p in command["peers"]]))
+            specs = [_spec(p) for p in command["peers"]]
+            _report(await process.add(specs, on_progress=_progress))
         elif command["cmd"] == "snapshot":
             _report(process.snapshot())
         elif command["cmd"] == "remb":
             _report(process.set_remb(set(command["names"]), int(command["bps"])))
+        elif command["cmd"] == "breakout":
+            _report(await process.breakout(command["host"], command.get("names")))
         elif command["cmd"] == "stop":
             break
     await process.close()
@@ -1379,6 +1526,10 @@ async def run() -> None:
 def _report(data: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(data) + "\n")
     sys.stdout.flush()
+
+
+def _progress(started: int) -> None:
+    _report({"event": "progress", "started": started})
 
 
 def layer_of(bitrate_bps: float, bitrates: tuple[int, ...] = DEFAULT_BITRATES) -> str:

@@ -20,10 +20,22 @@ the harness measures for ``--duration`` seconds:
 * RSS of the workers, and the CPU of the load processes (if they saturate, the figures say
   more about the harness than about the SFU).
 
-Scenarios: ``one-to-many`` (a simulcast publisher with audio, N subscribers), ``rooms``
-(R rooms of P: one publisher and P-1 subscribers each), ``class`` (a teacher with camera and
-microphone, students publishing audio only, everyone receiving the teacher). ``--ramp``
-adds one-to-many subscribers step by step until loss passes 1%.
+Scenarios: ``one-to-many`` (a simulcast publisher with audio, N subscribers; with
+``--layer mixed``, "1 → N simulcast with mixed tile sizes": subscribers ask for low, medium
+and high in turn, as tiles of different sizes would), ``rooms`` (R rooms of P: one publisher
+and P-1 subscribers each), ``class`` (a teacher with camera and microphone, students
+publishing audio only, everyone receiving the teacher), ``breakout`` (a class whose teacher,
+the host, opens breakout rooms through the call protocol with a random balanced assignment;
+students publish camera and microphone and, following the server's ``call.tracks`` on the
+same connection, receive the teacher in the main room and everyone in their room while rooms
+run; the window is taken while they run, every packet's sender is checked against the rooms,
+then the rooms close and everyone must receive the teacher again). ``--ramp`` adds
+one-to-many subscribers step by step until loss passes 1%.
+
+Each window is sampled every second (forwarded packets, worker CPU, loss); the results JSON
+carries a ``summary`` of headline figures and ``plots`` (the schema ``bench/report.py``
+renders), and the HTML report is written next to it. A progress line goes to stderr when it
+is a terminal.
 """
 
 from __future__ import annotations
@@ -32,15 +44,19 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import importlib
 import itertools
 import json
 import os
+import queue
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,8 +69,39 @@ from bench.profile import sampled, top_frames
 from bench.rtc_peer import DEFAULT_BITRATES, LAYER_NAMES, layer_of
 from protocol.client import http_request
 
-RESULTS = Path(__file__).resolve().parent / "results"
-SCENARIOS = ("one-to-many", "rooms", "class")
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+SCENARIOS = ("one-to-many", "rooms", "class", "breakout")
+SETTLE_TIMEOUT_S = 60.0  # for every peer to follow a change of rooms
+
+
+class Progress:
+    """One line on stderr, rewritten in place while a run goes; nothing when stderr is not a
+    terminal (logs and tests get the summary only)."""
+
+    def __init__(self) -> None:
+        self._width = 0
+
+    def show(self, text: str) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write("\r" + text.ljust(self._width))
+            sys.stderr.flush()
+            self._width = len(text)
+
+    def clear(self) -> None:
+        if self._width:
+            sys.stderr.write("\r" + " " * self._width + "\r")
+            sys.stderr.flush()
+            self._width = 0
+
+
+progress = Progress()
+
+
+def say(text: str) -> None:
+    """A line on stdout, under the progress line rather than through it."""
+    progress.clear()
+    print(text, flush=True)
 
 
 # --- processes ------------------------------------------------------------------------------
@@ -269,11 +316,14 @@ class School:
 
 
 class LoadProcs:
-    """Load processes (``python -m bench.rtc_peer``), JSON lines both ways."""
+    """Load processes (``python -m bench.rtc_peer``), JSON lines both ways. A thread per
+    process reads its lines into one queue, so that the progress of all of them shows as it
+    comes; every command gets one answer from each process it went to."""
 
     def __init__(self, count: int, settings: dict[str, Any]) -> None:
         self.procs: list[subprocess.Popen[str]] = []
-        for _ in range(count):
+        self._lines: queue.Queue[tuple[int, dict[str, Any] | None]] = queue.Queue()
+        for index in range(count):
             proc = subprocess.Popen(
                 [sys.executable, "-m", "bench.rtc_peer"],
                 stdin=subprocess.PIPE,
@@ -281,56 +331,90 @@ class LoadProcs:
                 text=True,
             )
             self.procs.append(proc)
-            self._send(proc, settings)
+            threading.Thread(target=self._read, args=(index, proc), daemon=True).start()
+            self._send(index, settings)
         self._next = 0
+        self.where: dict[str, int] = {}  # peer name → its process
+        self.peers = 0
 
-    @staticmethod
-    def _send(proc: subprocess.Popen[str], data: dict[str, Any]) -> None:
-        assert proc.stdin is not None
-        proc.stdin.write(json.dumps(data) + "\n")
-        proc.stdin.flush()
+    def _send(self, index: int, data: dict[str, Any]) -> None:
+        stdin = self.procs[index].stdin
+        assert stdin is not None
+        stdin.write(json.dumps(data) + "\n")
+        stdin.flush()
 
-    @staticmethod
-    def _read(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    def _read(self, index: int, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError("a load process died")
-        result: dict[str, Any] = json.loads(line)
-        return result
+        for line in proc.stdout:
+            self._lines.put((index, json.loads(line)))
+        self._lines.put((index, None))
+
+    def _answers(
+        self, indices: list[int], started: Callable[[int], None] | None = None
+    ) -> list[Any]:
+        """One answer from each of ``indices``, in that order; ``started`` hears the peers
+        started so far by all of them together."""
+        answers: dict[int, dict[str, Any]] = {}
+        counts = dict.fromkeys(indices, 0)
+        while len(answers) < len(indices):
+            index, message = self._lines.get()
+            if message is None:
+                raise RuntimeError("a load process died")
+            if message["event"] == "progress":
+                counts[index] = message["started"]
+                if started is not None:
+                    started(sum(counts.values()))
+            else:
+                answers[index] = message
+        return [answers[i] for i in indices]
 
     def add(self, specs: list[dict[str, Any]]) -> dict[str, Any]:
         """Start peers, spread round-robin over the processes; wait until each is connected
         and receiving (or failed)."""
         shares: list[list[dict[str, Any]]] = [[] for _ in self.procs]
         for spec in specs:
-            shares[self._next % len(self.procs)].append(spec)
+            index = self._next % len(self.procs)
+            shares[index].append(spec)
+            self.where[spec["name"]] = index
             self._next += 1
-        busy = [(proc, share) for proc, share in zip(self.procs, shares, strict=True) if share]
-        for proc, share in busy:
-            self._send(proc, {"cmd": "add", "peers": share})
-        replies = [self._read(proc) for proc, _ in busy]
+        busy = [index for index, share in enumerate(shares) if share]
+        for index in busy:
+            self._send(index, {"cmd": "add", "peers": shares[index]})
+        before = self.peers
+
+        def started(count: int) -> None:
+            progress.show(f"  connecting: {before + count}/{before + len(specs)} peers")
+
+        replies = self._answers(busy, started)
+        self.peers += len(specs)
         return {
             "connected": sum(r["connected"] for r in replies),
             "failed": sum(r["failed"] for r in replies),
             "errors": [e for r in replies for e in r["errors"]],
         }
 
+    def _all(self, command: dict[str, Any]) -> list[Any]:
+        for index in range(len(self.procs)):
+            self._send(index, command)
+        return self._answers(list(range(len(self.procs))))
+
     def snapshot(self) -> list[dict[str, Any]]:
-        for proc in self.procs:
-            self._send(proc, {"cmd": "snapshot"})
-        return [self._read(proc) for proc in self.procs]
+        return self._all({"cmd": "snapshot"})
 
     def remb(self, names: list[str], bps: int) -> None:
-        for proc in self.procs:
-            self._send(proc, {"cmd": "remb", "names": names, "bps": bps})
-        for proc in self.procs:
-            self._read(proc)
+        self._all({"cmd": "remb", "names": names, "bps": bps})
+
+    def breakout(self, host: str, names: list[str] | None) -> dict[int, int]:
+        """The host peer opens (``names``) or closes breakout rooms: account → room."""
+        index = self.where[host]
+        self._send(index, {"cmd": "breakout", "host": host, "names": names})
+        [answer] = self._answers([index])
+        return {int(account): room for account, room in answer["rooms"].items()}
 
     def stop(self) -> None:
-        for proc in self.procs:
+        for index in range(len(self.procs)):
             with contextlib.suppress(BrokenPipeError, OSError):
-                self._send(proc, {"cmd": "stop"})
+                self._send(index, {"cmd": "stop"})
         for proc in self.procs:
             try:
                 proc.wait(15)
@@ -350,6 +434,8 @@ class Cast:
 
 
 def _layer(args: argparse.Namespace, index: int) -> str:
+    """What subscriber ``index`` asks for: with ``mixed``, low, medium and high in turn, as
+    thumbnails, tiles and a large stage would."""
     return LAYER_NAMES[index % 3] if args.layer == "mixed" else str(args.layer)
 
 
@@ -371,14 +457,19 @@ def rooms_of(args: argparse.Namespace, accounts: list[dict[str, Any]]) -> list[R
 
 
 def cast(args: argparse.Namespace, rooms: list[Room]) -> Cast:
+    """Who does what. In a class the students' microphones are on but quiet; in a breakout
+    class they also publish their cameras as the web client does (simulcast unless
+    ``--no-simulcast``) and follow ``call.tracks``: the teacher on the stage in the main room,
+    a grid of everyone at ``--grid-layer`` in a breakout room."""
     video = "simulcast" if args.simulcast else "single"
+    lesson = args.sfu_scenario in ("class", "breakout")
     result = Cast()
     subscriber_no = 0
     for room_no, room in enumerate(rooms):
         host = room.teacher["account_id"]
         result.publishers.append(
             {
-                "name": "teacher" if args.sfu_scenario == "class" else f"pub-{room_no}",
+                "name": "teacher" if lesson else f"pub-{room_no}",
                 "token": room.teacher["token"],
                 "call_id": room.lesson_id,
                 "publish": video,
@@ -386,7 +477,7 @@ def cast(args: argparse.Namespace, rooms: list[Room]) -> Cast:
         )
         for i, student in enumerate(room.students):
             spec = {
-                "name": f"student-{i}" if args.sfu_scenario == "class" else f"sub-{room_no}-{i}",
+                "name": f"student-{i}" if lesson else f"sub-{room_no}-{i}",
                 "token": student["token"],
                 "call_id": room.lesson_id,
                 "subscribe_to": host,
@@ -395,6 +486,8 @@ def cast(args: argparse.Namespace, rooms: list[Room]) -> Cast:
             }
             if args.sfu_scenario == "class":
                 spec.update(publish="audio", voice=False)
+            elif args.sfu_scenario == "breakout":
+                spec.update(publish=video, voice=False, follow=True, grid_layer=args.grid_layer)
             result.subscribers.append(spec)
             subscriber_no += 1
     return result
@@ -428,18 +521,26 @@ class Window:
     jitter_ms: dict[str, dict[str, float]]
     layers: dict[str, Any]
     publisher_events: dict[str, int]
-    # name → video kbit/s, jitter, loss and the layer second by second (one letter each:
-    # l, m, h, or - for nothing).
+    # name → video kbit/s, jitter, loss and the layer of each video stream second by second
+    # (one letter a second: l, m, h, or - for nothing; streams separated by spaces).
     per_subscriber: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # One entry a second: t (s), forwarded_pps, cpu_us_per_packet, worker_cpu_util, loss_pct.
+    timeline: list[dict[str, float]] = field(default_factory=list)
+    # name → {sender's account: packets}: whom each peer really received from (see
+    # ``senders``).
+    senders: dict[str, dict[str, int]] = field(default_factory=dict)
     # Tracebacks in the server's log (its SFU workers log there) by the end of the window:
     # any at all makes the window suspect, since a worker's periodic timer may have died.
     server_tracebacks: int = 0
     notes: list[str] = field(default_factory=list)
 
 
-def _streams(snapshots: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+StreamKey = tuple[str, int]  # peer name, SSRC (a track received again gets a new SSRC)
+
+
+def _streams(snapshots: list[dict[str, Any]]) -> dict[StreamKey, dict[str, Any]]:
     return {
-        (peer["name"], stream["track_id"]): stream
+        (peer["name"], stream["ssrc"]): stream
         for snap in snapshots
         for peer in snap["peers"]
         for stream in peer["streams"]
@@ -458,25 +559,80 @@ def _stats(values: list[float]) -> dict[str, float]:
     }
 
 
-def _layers(
-    streams: dict[tuple[str, str], dict[str, Any]], bitrates: tuple[int, ...]
-) -> dict[str, Any]:
-    """Layer per video stream and second, from its bitrate; switches between seconds."""
+def _layer_series(stream: dict[str, Any], bitrates: tuple[int, ...]) -> list[str]:
+    """The layer a video stream ran at, second by second (from its bitrate). The first and
+    last samples cover part-seconds around the snapshots: dropped."""
+    series = [layer_of(rate, bitrates) for rate in stream["rates_bps"]]
+    return series[1:-1] or series
+
+
+def _layers(streams: list[dict[str, Any]], bitrates: tuple[int, ...]) -> dict[str, Any]:
+    """Seconds per layer and switches between seconds over the video streams."""
     switches = 0
-    final: dict[str, int] = {}
-    seen: dict[str, int] = {}
-    for stream in streams.values():
-        if stream["kind"] != "video":
-            continue
-        series = [layer_of(rate, bitrates) for rate in stream["rates_bps"]]
-        # The first and last samples cover part-seconds around the snapshots: drop them.
-        series = series[1:-1] or series
+    final: Counter[str] = Counter()
+    seen: Counter[str] = Counter()
+    for stream in streams:
+        series = _layer_series(stream, bitrates)
         switches += sum(1 for a, b in itertools.pairwise(series) if a != b)
-        for layer in series:
-            seen[layer] = seen.get(layer, 0) + 1
+        seen.update(series)
         if series:
-            final[series[-1]] = final.get(series[-1], 0) + 1
-    return {"switches": switches, "seconds_per_layer": seen, "at_end": final}
+            final[series[-1]] += 1
+    return {"switches": switches, "seconds_per_layer": dict(seen), "at_end": dict(final)}
+
+
+def _totals(snapshots: list[dict[str, Any]]) -> tuple[int, int]:
+    """Packets received and expected (by sequence numbers) over every stream."""
+    received = expected = 0
+    for stream in _streams(snapshots).values():
+        received += stream["packets"]
+        expected += stream["expected"]
+    return received, expected
+
+
+class Sampler:
+    """Snapshots of the load processes and the workers' CPU, once a second: the timeline of a
+    window, and each stream's per-second rates (a snapshot hands them over only once)."""
+
+    def __init__(self, procs: LoadProcs, workers: list[int]) -> None:
+        self.procs = procs
+        self.workers = workers
+        self.rates: dict[StreamKey, list[int]] = {}
+        self.timeline: list[dict[str, float]] = []
+        self.cpu, self.at, self.snap = self._take()
+        self.t0 = self.at
+        self._received, self._expected = _totals(self.snap)
+
+    def _take(self) -> tuple[list[ProcSample], float, list[dict[str, Any]]]:
+        cpu = [sample(pid) for pid in self.workers]
+        at = time.monotonic()
+        return cpu, at, self.procs.snapshot()
+
+    def tick(self) -> dict[str, float]:
+        cpu, at, snap = self._take()
+        for key, stream in _streams(snap).items():
+            self.rates.setdefault(key, []).extend(stream["rates_bps"])
+        received, expected = _totals(snap)
+        got, wanted = received - self._received, expected - self._expected
+        forwarded = max(got, wanted)
+        spent = sum(e.cpu_s - s.cpu_s for s, e in zip(self.cpu, cpu, strict=True))
+        elapsed = at - self.at
+        point = {
+            "t": round(at - self.t0, 2),
+            "forwarded_pps": round(forwarded / elapsed, 1),
+            "cpu_us_per_packet": round(spent / forwarded * 1e6, 2) if forwarded else 0.0,
+            "worker_cpu_util": round(spent / elapsed, 3),
+            "loss_pct": round(100 * max(0, wanted - got) / wanted, 3) if wanted else 0.0,
+        }
+        self.timeline.append(point)
+        self.cpu, self.at, self.snap = cpu, at, snap
+        self._received, self._expected = received, expected
+        return point
+
+    def end(self) -> list[dict[str, Any]]:
+        """The last snapshot, its streams carrying every rate sampled since the first."""
+        for key, stream in _streams(self.snap).items():
+            stream["rates_bps"] = self.rates.get(key, [])
+        return self.snap
 
 
 def measure(
@@ -495,29 +651,36 @@ def measure(
             stack.enter_context(sampled(pid, target))
         if profile is not None:
             time.sleep(1.0)  # let py-spy attach before the window opens
-        cpu_start = [sample(pid) for pid in workers]
         server_start = sample(server.pid)
-        t0 = time.monotonic()
-        start = procs.snapshot()
-        if squeeze:
-            time.sleep(duration / 2)
-            procs.remb(squeeze, args.squeeze_bps)
-            time.sleep(duration / 2)
-        else:
-            time.sleep(duration)
-        cpu_end = [sample(pid) for pid in workers]
+        sampler = Sampler(procs, workers)
+        cpu_start, start = sampler.cpu, sampler.snap
+        while (left := duration - (time.monotonic() - sampler.t0)) > 0.05:
+            time.sleep(min(1.0, left))
+            if squeeze and time.monotonic() - sampler.t0 >= duration / 2:
+                procs.remb(squeeze, args.squeeze_bps)
+                squeeze = None
+            point = sampler.tick()
+            progress.show(
+                f"  window: {max(0.0, duration - point['t']):.0f} s left, "
+                f"{point['forwarded_pps']:,.0f} pkt/s, {point['cpu_us_per_packet']:.1f} µs/pkt, "
+                f"loss {point['loss_pct']:.2f}%"
+            )
         server_end = sample(server.pid)
-        elapsed = time.monotonic() - t0
-        end = procs.snapshot()
+        end = sampler.end()
+    progress.clear()
     tracebacks = server.log().count("Traceback")
     if profile is not None:
         for index in range(len(workers)):
             path = profile.with_suffix(f".worker{index}.txt")
             if path.exists():
-                print(f"  SFU worker {index} profile (self time): {path}")
+                say(f"  SFU worker {index} profile (self time): {path}")
                 for frame, share in top_frames(path, 15):
-                    print(f"    {share:6.1%}  {frame}")
-    window = _window(start, end, cpu_start, cpu_end, server_start, server_end, elapsed, args)
+                    say(f"    {share:6.1%}  {frame}")
+    window = _window(
+        start, end, cpu_start, sampler.cpu, server_start, server_end, sampler.at - sampler.t0, args
+    )
+    window.timeline = sampler.timeline
+    window.senders = senders(start, end)
     window.server_tracebacks = tracebacks
     if tracebacks:
         window.notes.append(
@@ -536,32 +699,37 @@ def _window(
     elapsed: float,
     args: argparse.Namespace,
 ) -> Window:
+    """The window's figures; only streams that received packets in it count (a breakout
+    peer's streams of the main room are still in the snapshots, silent)."""
     before, after = _streams(start), _streams(end)
     received = lost = expected = 0
     per_subscriber: dict[str, float] = {}
     video_per_subscriber: dict[str, float] = {}
     jitter: dict[str, list[float]] = {"audio": [], "video": []}
     details: dict[str, dict[str, Any]] = {}
-    for key, stream in after.items():
-        prior = before.get(key, {"packets": 0, "bytes": 0, "expected": 0})
+    video: list[dict[str, Any]] = []
+    bitrates = tuple(args.bitrates)
+    for (name, _), stream in after.items():
+        prior = before.get((name, stream["ssrc"]), {"packets": 0, "bytes": 0, "expected": 0})
         got = stream["packets"] - prior["packets"]
         wanted = stream["expected"] - prior["expected"]
+        if not got and not wanted:
+            continue
         received += got
         expected += wanted
         lost += max(0, wanted - got)
         rate = (stream["bytes"] - prior["bytes"]) * 8 / elapsed
-        per_subscriber[key[0]] = per_subscriber.get(key[0], 0.0) + rate
-        if stream["kind"] == "video":
-            video_per_subscriber[key[0]] = rate
+        per_subscriber[name] = per_subscriber.get(name, 0.0) + rate
         jitter[stream["kind"]].append(stream["jitter_ms"])
-        detail = details.setdefault(key[0], {"lost": 0})
+        detail = details.setdefault(name, {"lost": 0})
         detail["lost"] += max(0, wanted - got)
         detail[f"{stream['kind']}_jitter_ms"] = stream["jitter_ms"]
         if stream["kind"] == "video":
-            detail["video_kbps"] = round(rate / 1000, 1)
-            detail["layers"] = "".join(
-                layer_of(r, tuple(args.bitrates))[0].replace("o", "-") for r in stream["rates_bps"]
-            )
+            video.append(stream)
+            video_per_subscriber[name] = video_per_subscriber.get(name, 0.0) + rate
+            detail["video_kbps"] = round(video_per_subscriber[name] / 1000, 1)
+            layers = "".join(x[0].replace("o", "-") for x in _layer_series(stream, bitrates))
+            detail["layers"] = f"{detail['layers']} {layers}" if "layers" in detail else layers
     peers_before = {p["name"]: p for s in start for p in s["peers"]}
     peers_after = [p for s in end for p in s["peers"]]
     events = {"published_packets": 0, "plis_received": 0, "nacks_received": 0}
@@ -581,7 +749,7 @@ def _window(
     if load_util > 0.9 * len(end):
         notes.append("load processes near 100% CPU: the harness may limit the result")
     return Window(
-        subscribers=len({key[0] for key in after}),
+        subscribers=len(details),
         duration_s=round(elapsed, 3),
         forwarded_packets=forwarded,
         received_packets=received,
@@ -600,11 +768,33 @@ def _window(
         received_bps_per_subscriber=_stats(list(per_subscriber.values())),
         video_bps_per_subscriber=_stats(list(video_per_subscriber.values())),
         jitter_ms={kind: _stats(values) for kind, values in jitter.items() if values},
-        layers=_layers(after, tuple(args.bitrates)),
+        layers=_layers(video, bitrates),
         publisher_events=events,
         per_subscriber=details,
         notes=notes,
     )
+
+
+def senders(start: list[dict[str, Any]], end: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per peer that received anything between two snapshots: the packets it got from each
+    sender (the account id at the end of every payload), whichever stream (or none: an SSRC
+    it does not know) they arrived on."""
+    before = {p["name"]: p for s in start for p in s["peers"]}
+    found: dict[str, dict[str, int]] = {}
+    for peer in (p for s in end for p in s["peers"]):
+        prior = before.get(peer["name"], {"streams": [], "unknown_sources": {}})
+        prior_streams = {s["ssrc"]: s["sources"] for s in prior["streams"]}
+        got: Counter[int] = Counter()
+        for stream in peer["streams"]:
+            old = prior_streams.get(stream["ssrc"], {})
+            for sender, count in stream["sources"].items():
+                got[int(sender)] += count - old.get(sender, 0)
+        for sender, count in peer["unknown_sources"].items():
+            got[int(sender)] += count - prior["unknown_sources"].get(sender, 0)
+        got = +got  # drop zeros
+        if got:
+            found[peer["name"]] = {str(sender): count for sender, count in sorted(got.items())}
+    return found
 
 
 # --- running a scenario ---------------------------------------------------------------------
@@ -629,7 +819,7 @@ def running(args: argparse.Namespace, workdir: Path) -> Iterator[tuple[Server, l
             kept = RESULTS / f"sfu-server-{time.strftime('%Y%m%d-%H%M%S')}.log"
             kept.parent.mkdir(parents=True, exist_ok=True)
             kept.write_text(log)
-            print(f"warning: the server logged {log.count('Traceback')} tracebacks: {kept}")
+            say(f"warning: the server logged {log.count('Traceback')} tracebacks: {kept}")
 
 
 def _settings(args: argparse.Namespace, url: str) -> dict[str, Any]:
@@ -644,9 +834,9 @@ def _settings(args: argparse.Namespace, url: str) -> dict[str, Any]:
 
 
 def _check_setup(setup: dict[str, Any], what: str) -> None:
-    print(f"  {what}: {setup['connected']} connected, {setup['failed']} failed")
+    say(f"  {what}: {setup['connected']} connected, {setup['failed']} failed")
     for error in setup["errors"][:5]:
-        print(f"    {error}")
+        say(f"    {error}")
 
 
 def run_scenario(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
@@ -671,7 +861,147 @@ def run_scenario(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 "publishers": publishers,
                 "subscribers": subscribers,
             },
+            "requested_layers": {s["name"]: s["layer"] for s in plan.subscribers},
             "window": asdict(window),
+        }
+
+
+def _receives(peer: dict[str, Any], sources: set[int]) -> bool:
+    """Settled: nothing left to renegotiate, and audio and video from exactly ``sources``
+    (as signalled), each flowing."""
+    active = [s for s in peer["streams"] if s["active"]]
+    wanted = {(account, kind) for account in sources for kind in ("audio", "video")}
+    return (
+        not peer["settling"]
+        and {(s["source"], s["kind"]) for s in active} == wanted
+        and len(active) == len(wanted)
+        and all(s["packets"] for s in active)
+    )
+
+
+def settle(
+    procs: LoadProcs, expect: dict[str, set[int]], what: str
+) -> tuple[float | None, list[str]]:
+    """Wait until each peer named in ``expect`` receives exactly from its accounts: the
+    seconds that took (None after SETTLE_TIMEOUT_S), and the peers still not there."""
+    t0 = time.monotonic()
+    while True:
+        peers = [p for s in procs.snapshot() for p in s["peers"] if p["name"] in expect]
+        late = sorted(p["name"] for p in peers if not _receives(p, expect[p["name"]]))
+        late += sorted(set(expect) - {p["name"] for p in peers})
+        elapsed = time.monotonic() - t0
+        progress.show(f"  {what}: {len(expect) - len(late)}/{len(expect)} peers")
+        if not late or elapsed > SETTLE_TIMEOUT_S:
+            progress.clear()
+            return (None if late else round(elapsed, 2)), late
+        time.sleep(0.25)
+
+
+def isolation(
+    received: dict[str, dict[str, int]], accounts: dict[str, int], rooms: dict[int, int]
+) -> dict[str, Any]:
+    """What each student (name → account) received, by sender (``Window.senders``), against
+    the rooms (account → room): packets from anyone outside its room (must be 0) and room
+    mates it heard nothing from (must be none)."""
+    cross = 0
+    offenders: list[str] = []
+    silent: list[str] = []
+    for name, account in sorted(accounts.items()):
+        got = {int(s): n for s, n in received.get(name, {}).items()}
+        mine = rooms.get(account)
+        for sender, count in sorted(got.items()):
+            if rooms.get(sender) != mine:
+                cross += count
+                offenders.append(
+                    f"{name} (room {mine}) got {count} packets from {sender} "
+                    f"(room {rooms.get(sender)})"
+                )
+        mates = {a for a, room in rooms.items() if room == mine and a != account}
+        silent += [f"{name} heard nothing from {a}" for a in sorted(mates - set(got))]
+    return {
+        "cross_room_packets": cross,
+        "cross_room": offenders[:20],
+        "silent_room_mates": len(silent),
+        "silent": silent[:20],
+    }
+
+
+def run_breakout(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """A class in breakout rooms: the host opens them (random, balanced); the window is taken
+    while they run; then they close and everyone must receive the teacher again."""
+    with running(args, workdir) as (server, rooms):
+        plan = cast(args, rooms)
+        teacher = rooms[0].teacher["account_id"]
+        procs = LoadProcs(args.procs, _settings(args, server.url))
+        try:
+            publishers = procs.add(plan.publishers)
+            _check_setup(publishers, "teacher")
+            subscribers = procs.add(plan.subscribers)
+            _check_setup(subscribers, "students")
+            accounts = {
+                p["name"]: p["account_id"]
+                for s in procs.snapshot()
+                for p in s["peers"]
+                if p["name"] != "teacher"
+            }
+            names = [f"Комната {i + 1}" for i in range(args.breakout_rooms)]
+            where = procs.breakout("teacher", names)
+            sizes = Counter(where[a] for a in accounts.values())
+            say(f"  rooms open: {dict(sorted(sizes.items()))} students per room")
+            mates = {
+                name: {a for a in accounts.values() if a != account and where[a] == where[account]}
+                for name, account in accounts.items()
+            }
+            into_s, late_in = settle(procs, mates, "following into the rooms")
+            time.sleep(args.warmup)
+            window = measure(procs, server, args.duration, args, args.profile)
+            inside = isolation(window.senders, accounts, where)
+            say(
+                f"  in the rooms: {inside['cross_room_packets']} packets from other rooms, "
+                f"{inside['silent_room_mates']} silent room mates"
+            )
+            back = procs.breakout("teacher", None)
+            back_s, late_back = settle(
+                procs, {name: {teacher} for name in accounts}, "back to the teacher"
+            )
+            after = measure(procs, server, min(args.duration, 5.0), args)
+            offers = [
+                p["offers"] for s in procs.snapshot() for p in s["peers"] if p["name"] in accounts
+            ]
+        finally:
+            procs.stop()
+        back_on_teacher = [
+            name
+            for name in accounts
+            if set(after.senders.get(name, {})) == {str(teacher)}
+            and after.per_subscriber.get(name, {}).get("video_kbps", 0) > 0
+        ]
+        say(f"  after closing: {len(back_on_teacher)}/{len(accounts)} receive the teacher again")
+        return {
+            "setup": {
+                "sfu_workers": len(server.workers),
+                "publishers": publishers,
+                "subscribers": subscribers,
+            },
+            "breakout": {
+                "teacher": teacher,
+                "rooms": {str(a): room for a, room in where.items()},
+                "students_per_room": {str(room): n for room, n in sorted(sizes.items())},
+                "settle_s": into_s,
+                "not_settled": late_in,
+                **inside,
+            },
+            "window": asdict(window),
+            "after_close": {
+                "everyone_in_main_room": not any(back.values()),
+                "settle_s": back_s,
+                "not_settled": late_back,
+                "back_on_teacher": len(back_on_teacher),
+                "students": len(accounts),
+                # call.join once, then an offer per change: 3 each (join, rooms, back).
+                "offers_per_student": _stats([float(n) for n in offers]),
+                "window": asdict(after),
+            },
         }
 
 
@@ -691,8 +1021,8 @@ def run_ramp(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 added += len(batch)
                 time.sleep(args.warmup)
                 window = measure(procs, server, args.duration, args)
-                steps.append({"setup": setup, "window": asdict(window)})
-                print(
+                steps.append({"subscribers": added, "setup": setup, "window": asdict(window)})
+                say(
                     f"  {added:4d} subscribers: {window.forwarded_pps:9.0f} pkt/s, "
                     f"loss {window.loss_pct:.3f}%, "
                     f"{window.cpu_us_per_forwarded_packet:.2f} µs/pkt, "
@@ -720,7 +1050,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subscribers", type=int, default=50, help="one-to-many: N")
     parser.add_argument("--rooms", type=int, default=10, help="rooms: R")
     parser.add_argument("--room-size", type=int, default=10, help="rooms: P people per room")
-    parser.add_argument("--students", type=int, default=29, help="class: students")
+    parser.add_argument("--students", type=int, default=29, help="class and breakout: students")
+    parser.add_argument(
+        "--breakout-rooms", type=int, default=6, help="breakout: rooms the host opens"
+    )
+    parser.add_argument(
+        "--grid-layer",
+        choices=LAYER_NAMES,
+        default="medium",
+        help="breakout: what students ask for on each other's video in a room (a grid of tiles)",
+    )
     parser.add_argument("--duration", type=float, default=30.0, help="measured seconds")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
     parser.add_argument("--procs", type=int, default=2, help="load processes")
@@ -729,7 +1068,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--layer",
         choices=[*LAYER_NAMES, "mixed"],
         default="high",
-        help="what subscribers ask for with call.layer (mixed: low/medium/high in turn)",
+        help="what subscribers ask for on the publisher's (teacher's) video; mixed: low, "
+        "medium and high in turn, i.e. 1 → N simulcast with mixed tile sizes",
     )
     parser.add_argument(
         "--bitrates",
@@ -753,7 +1093,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-sender-reports",
         dest="sender_reports",
         action="store_false",
-        help="publishers send no RTCP sender reports (works around a worker timer crash)",
+        help="publishers send no RTCP sender reports",
     )
     parser.add_argument(
         "--squeeze-bps",
@@ -777,59 +1117,251 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _summary(result: dict[str, Any]) -> None:
-    window = result.get("window") or (result.get("ramp") or {}).get("best")
-    if window is None:
-        print("no window with loss ≤ 1%")
-        return
+# --- results ----------------------------------------------------------------------------------
+
+
+def sfu_commit() -> str:
+    """The last commit that changed ``sfu/``, and whether the working tree differs from it
+    (other work on the SFU may be under way in the same checkout)."""
+    try:
+        commit = subprocess.run(
+            ["git", "log", "-1", "--format=%h", "--", "sfu/"],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "sfu/"],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}+uncommitted" if dirty else commit
+
+
+def _letters(window: dict[str, Any]) -> list[str]:
+    """Every video stream's layer letters, second by second."""
+    return [
+        letters
+        for detail in window["per_subscriber"].values()
+        for letters in detail.get("layers", "").split()
+    ]
+
+
+_LEVEL = {"-": 0, "l": 1, "m": 2, "h": 3}
+PLOTTED_SUBSCRIBERS = 12
+
+
+def window_plots(window: dict[str, Any], label: str) -> list[dict[str, Any]]:
+    timeline = window["timeline"]
+    plots = [
+        {
+            "title": f"{label}: forwarded packets per second",
+            "x_label": "seconds into the window",
+            "y_label": "packets/s",
+            "series": {"forwarded": [[p["t"], p["forwarded_pps"]] for p in timeline]},
+        },
+        {
+            "title": f"{label}: SFU worker CPU per forwarded packet",
+            "x_label": "seconds into the window",
+            "y_label": "µs",
+            "series": {"worker": [[p["t"], p["cpu_us_per_packet"]] for p in timeline]},
+        },
+    ]
+    streams = _letters(window)
+    seconds = max((len(s) for s in streams), default=0)
+    per_layer = {
+        name: [
+            [t + 1, sum(1 for s in streams if t < len(s) and s[t] == letter)]
+            for t in range(seconds)
+        ]
+        for name, letter in (("off", "-"), ("low", "l"), ("medium", "m"), ("high", "h"))
+    }
+    plots.append(
+        {
+            "title": f"{label}: video streams per layer served",
+            "x_label": "second of the window",
+            "y_label": "streams",
+            "series": {
+                name: points for name, points in per_layer.items() if any(y for _, y in points)
+            },
+        }
+    )
+    details = window["per_subscriber"]
+    if details and all(" " not in d.get("layers", "") for d in details.values()):
+        # One line per subscriber, a sample of them when there are many (a legible legend).
+        shown = list(details.items())[:: -(-len(details) // PLOTTED_SUBSCRIBERS)]
+        plots.append(
+            {
+                "title": f"{label}: layer served per subscriber, {len(shown)} of {len(details)} "
+                "(0 off, 1 low, 2 medium, 3 high)",
+                "x_label": "second of the window",
+                "y_label": "layer",
+                "series": {
+                    name: [[t + 1, _LEVEL[c]] for t, c in enumerate(d.get("layers", ""))]
+                    for name, d in shown
+                },
+            }
+        )
+    return plots
+
+
+def ramp_plots(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def against(key: str) -> list[list[float]]:
+        return [[s["subscribers"], s["window"][key]] for s in steps]
+
+    return [
+        {
+            "title": "ramp: forwarded packets per second against subscribers",
+            "x_label": "subscribers",
+            "y_label": "packets/s",
+            "series": {"forwarded": against("forwarded_pps")},
+        },
+        {
+            "title": "ramp: SFU worker CPU against subscribers",
+            "x_label": "subscribers",
+            "y_label": "µs per forwarded packet",
+            "series": {"worker": against("cpu_us_per_forwarded_packet")},
+        },
+        {
+            "title": "ramp: SFU worker load and loss against subscribers",
+            "x_label": "subscribers",
+            "y_label": "% of a core / % lost",
+            "series": {
+                "worker CPU %": [[x, 100 * y] for x, y in against("worker_cpu_util")],
+                "loss %": against("loss_pct"),
+            },
+        },
+    ]
+
+
+def window_summary(window: dict[str, Any]) -> dict[str, Any]:
     jitter = window["jitter_ms"]
-    print(
+    return {
+        "subscribers": window["subscribers"],
+        "forwarded pkt/s": window["forwarded_pps"],
+        "worker CPU µs per forwarded packet": window["cpu_us_per_forwarded_packet"],
+        "worker CPU (cores)": window["worker_cpu_util"],
+        "loss %": window["loss_pct"],
+        "jitter p95 video ms": jitter.get("video", {}).get("p95"),
+        "jitter p95 audio ms": jitter.get("audio", {}).get("p95"),
+        "layer switches": window["layers"]["switches"],
+        "layers at end": ", ".join(
+            f"{k}: {v}" for k, v in sorted(window["layers"]["at_end"].items())
+        ),
+        "worker RSS MiB": round(sum(window["worker_rss_bytes"]) / 2**20, 1),
+        "load processes (cores)": window["load_cpu_util"],
+        "server tracebacks": window["server_tracebacks"],
+    }
+
+
+def summarise(result: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The headline figures and the plots of a result (the schema of ``bench/report.py``)."""
+    summary: dict[str, Any] = {"scenario": result["scenario"], "sfu commit": result["sfu_commit"]}
+    if "steps" in result:
+        best = result["best"]
+        summary |= {"steps": len(result["steps"])}
+        if best is not None:
+            summary |= {"best: " + k: v for k, v in window_summary(best).items()}
+        return summary, ramp_plots(result["steps"])
+    window = result["window"]
+    summary |= window_summary(window)
+    plots = window_plots(window, result["scenario"])
+    if result["params"]["layer"] == "mixed":
+        served: dict[str, Counter[str]] = {}
+        for name, detail in window["per_subscriber"].items():
+            asked = result["requested_layers"].get(name, "?")
+            served.setdefault(asked, Counter())[detail.get("layers", "-")[-1:] or "-"] += 1
+        summary["served at end, by layer asked"] = "; ".join(
+            f"{asked} → " + ", ".join(f"{k}: {v}" for k, v in sorted(got.items()))
+            for asked, got in sorted(served.items())
+        )
+    if "breakout" in result:
+        breakout, after = result["breakout"], result["after_close"]
+        summary |= {
+            "breakout rooms": len(breakout["students_per_room"]),
+            "students per room": ", ".join(map(str, breakout["students_per_room"].values())),
+            "seconds to follow into the rooms": breakout["settle_s"],
+            "packets from other rooms": breakout["cross_room_packets"],
+            "silent room mates": breakout["silent_room_mates"],
+            "back on the teacher after closing": f"{after['back_on_teacher']}/{after['students']}",
+            "seconds to get the teacher back": after["settle_s"],
+        }
+        plots += window_plots(after["window"], "after closing the rooms")
+    return summary, plots
+
+
+def _print_window(window: dict[str, Any]) -> None:
+    jitter = window["jitter_ms"]
+    say(
         f"  {window['subscribers']} subscribers, {window['duration_s']:.1f} s: "
         f"{window['forwarded_pps']:.0f} forwarded pkt/s (publishers {window['published_pps']:.0f}),"
         f" loss {window['loss_pct']:.3f}%"
     )
-    print(
+    say(
         f"  SFU worker CPU: {window['cpu_us_per_forwarded_packet']:.2f} µs per forwarded packet "
         f"({window['worker_cpu_util']:.0%} of a core; user {window['worker_user_s']} s, "
         f"system {window['worker_system_s']} s), RSS "
         f"{', '.join(f'{r / 2**20:.1f} MiB' for r in window['worker_rss_bytes'])}"
     )
-    print(
+    say(
         f"  jitter ms: video {jitter.get('video', {})}, audio {jitter.get('audio', {})}; "
         f"video kbit/s per subscriber {_kbps(window['video_bps_per_subscriber'])}"
     )
-    print(
+    say(
         f"  layers: {window['layers']}; load processes {window['load_cpu_util']:.0%} CPU; "
         f"publisher events {window['publisher_events']}"
     )
     for note in window["notes"]:
-        print(f"  note: {note}")
+        say(f"  note: {note}")
 
 
 def _kbps(stats: dict[str, float]) -> dict[str, float]:
     return {k: round(v / 1000, 1) for k, v in stats.items()}
 
 
+def render_html(out: Path) -> Path | None:
+    """The HTML report next to the JSON, when the renderer (and matplotlib) can be had."""
+    try:
+        report = importlib.import_module("bench.report")
+    except ImportError:  # no renderer or no matplotlib: the JSON is the whole result
+        return None
+    html: Path = report.write([out], out.with_suffix(".html"))
+    return html
+
+
 def main(args: argparse.Namespace) -> dict[str, Any]:
     name = "ramp" if args.ramp else args.sfu_scenario
     if args.ramp:
         args.sfu_scenario = "one-to-many"
+    commit = sfu_commit()
     with tempfile.TemporaryDirectory(prefix="parta-bench-sfu-") as tmp:
         if args.ramp:
-            outcome: dict[str, Any] = {"ramp": run_ramp(args, Path(tmp))}
+            outcome = run_ramp(args, Path(tmp))
+        elif args.sfu_scenario == "breakout":
+            outcome = run_breakout(args, Path(tmp))
         else:
             outcome = run_scenario(args, Path(tmp))
     result: dict[str, Any] = {
         "scenario": f"sfu-{name}",
         "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": " ".join(["python -m bench", *sys.argv[1:]]),
+        "sfu_commit": commit,
         "params": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         **outcome,
     }
+    result["summary"], result["plots"] = summarise(result)
     out = args.out or RESULTS / f"sfu-{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
-    print(f"sfu {name}:")
-    _summary(result)
-    print(f"results: {out}")
+    say(f"sfu {name} (SFU {commit}):")
+    window = result.get("window") or result.get("best")
+    if window is None:
+        say("  no window with loss ≤ 1%")
+    else:
+        _print_window(window)
+        shown = {"scenario", "sfu commit", *window_summary(window)}
+        for key, value in result["summary"].items():
+            if key not in shown and not key.startswith("best: "):
+                say(f"  {key}: {value}")
+    html = render_html(out)
+    say(f"results: {out}" + (f", {html}" if html else ""))
     return result
