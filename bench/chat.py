@@ -1,6 +1,8 @@
 """``python -m bench chat``: connections, memory and fan-out CPU of a real server process.
 
-With ``--load`` it runs the many-chats scenario of ``bench/chat_load.py`` instead.
+With ``--load`` it runs the many-chats scenario of ``bench/chat_load.py`` instead, and with
+``--ramp`` that scenario with more clients step by step. Every mode writes JSON results with
+``summary`` and ``plots`` (see ``bench/report.py``) and an HTML report next to them.
 
 The scenario: N authenticated WebSocket clients (spread over worker processes) sit in one
 chat; the harness reads the server's RSS before and after they connect (memory per idle
@@ -25,10 +27,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import chat_load
+from bench import chat_load, report
 from bench.chat_worker import stamp
 from bench.procstat import sample
 from bench.profile import sampled, top_frames
+from bench.progress import Progress
 from protocol.client import Client
 from protocol.messages import ChatPost, encode_request
 from protocol.websocket import (
@@ -58,6 +61,8 @@ class Run:
     server_system_s: float
     cpu_us_per_delivery: float
     latency_ms: dict[str, float] = field(default_factory=dict)
+    # Per message: its send time in the fan-out and the latency percentiles of its deliveries.
+    latency_by_message: list[dict[str, float]] = field(default_factory=list)
 
 
 def _start(
@@ -199,25 +204,32 @@ async def _fan_out(
     post: Any,
     args: argparse.Namespace,
     expected: int,
-) -> tuple[tuple[float, float], int, list[float]]:
+) -> tuple[tuple[float, float], int, dict[int, list[float]]]:
     profile = None if args.profile is None else args.profile.with_suffix(f".{target}.txt")
+    progress = Progress()
     with sampled(pid, profile):
         start = sample(pid)
         for number in range(args.messages):
             await post(number)
+            progress.update(f"{target}: posted {number + 1}/{args.messages}")
             await asyncio.sleep(1 / args.rate)
         deadline = time.monotonic() + 60
         delivered = workers.count()
         while delivered < expected and time.monotonic() < deadline:
+            progress.update(f"{target}: {delivered}/{expected} deliveries")
             await asyncio.sleep(0.2)
             delivered = workers.count()
         end = sample(pid)
+    progress.done()
     if profile is not None and profile.exists():
         print(f"  {target} profile (self time): {profile}")
         for frame, share in top_frames(profile, 12):
             print(f"    {share:6.1%}  {frame}")
     user, system = end.user_s - start.user_s, end.system_s - start.system_s
-    latencies = [x for r in workers.report() for x in r["latencies_ms"]]
+    latencies: dict[int, list[float]] = {}
+    for r in workers.report():
+        for number, values in r["latencies_ms"].items():
+            latencies.setdefault(int(number), []).extend(values)
     return (user, system), delivered, latencies
 
 
@@ -306,7 +318,7 @@ def _result(
     args: argparse.Namespace,
     cpu_split: tuple[float, float],
     delivered: int,
-    latencies: list[float],
+    latencies: dict[int, list[float]],
 ) -> Run:
     cpu = sum(cpu_split)
     return Run(
@@ -323,8 +335,60 @@ def _result(
         server_user_s=round(cpu_split[0], 3),
         server_system_s=round(cpu_split[1], 3),
         cpu_us_per_delivery=round(cpu / max(delivered, 1) * 1e6, 3),
-        latency_ms=_percentiles(latencies),
+        latency_ms=_percentiles([x for values in latencies.values() for x in values]),
+        latency_by_message=[
+            {"message": n, "sent_s": round(n / args.rate, 3), **_percentiles(values)}
+            for n, values in sorted(latencies.items())
+        ],
     )
+
+
+def _summary(runs: list[Run], ratio: float | None) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for r in runs:
+        summary |= {
+            f"{r.target}: connections": r.connections,
+            f"{r.target}: deliveries": f"{r.deliveries} of {r.expected_deliveries}",
+            f"{r.target}: CPU per delivery (µs)": r.cpu_us_per_delivery,
+            f"{r.target}: memory per connection (KiB)": round(r.bytes_per_connection / 1024, 2),
+            f"{r.target}: latency p50 (ms)": r.latency_ms.get("p50"),
+            f"{r.target}: latency p99 (ms)": r.latency_ms.get("p99"),
+        }
+    if len(runs) == 2:
+        # None when a short run used too little CPU for /proc's clock ticks to show.
+        summary["CPU per delivery, parta / websockets"] = ratio
+    return summary
+
+
+def _plots(runs: list[Run]) -> list[dict[str, Any]]:
+    def each(value: Any) -> dict[str, list[list[float]]]:
+        return {r.target: [[r.connections, value(r)]] for r in runs}
+
+    latency = {
+        f"{r.target} {q}": [[m["sent_s"], m[q]] for m in r.latency_by_message]
+        for r in runs
+        for q in ("p50", "p99")
+    }
+    return [
+        {
+            "title": "Delivery latency of each message, by when it was posted",
+            "x_label": "time (s)",
+            "y_label": "latency (ms)",
+            "series": latency,
+        },
+        {
+            "title": "Server CPU per delivery",
+            "x_label": "connections",
+            "y_label": "µs per delivery",
+            "series": each(lambda r: r.cpu_us_per_delivery),
+        },
+        {
+            "title": "Server memory per idle connection",
+            "x_label": "connections",
+            "y_label": "KiB per connection",
+            "series": each(lambda r: round(r.bytes_per_connection / 1024, 2)),
+        },
+    ]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -341,11 +405,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile", type=Path, help="sample the servers with py-spy into PROFILE.<target>.txt"
     )
+    parser.add_argument(
+        "--no-report", action="store_true", help="no HTML report next to the JSON results"
+    )
     chat_load.add_arguments(parser)
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    if args.load:
+    if args.load or args.ramp:
         args.clients = args.clients or 1000
         return await chat_load.main(args)
     args.clients = args.clients or 5000
@@ -364,9 +431,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         result["ratio_cpu_per_delivery"] = round(
             runs[0].cpu_us_per_delivery / runs[1].cpu_us_per_delivery, 3
         )
+    result["summary"] = _summary(runs, result.get("ratio_cpu_per_delivery"))
+    result["plots"] = _plots(runs)
     out = args.out or RESULTS / f"chat-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    if not args.no_report:
+        print(f"report: {report.write([out], out.with_suffix('.html'))}")
     for r in runs:
         print(
             f"{r.target:>10}: {r.connections} conns ({r.failed} failed), "

@@ -9,6 +9,12 @@ that every member of every chat got every message posted in it exactly once and 
 (each message is identified by its client id), and reports live delivery latency, resume
 catch-up time, and the server's CPU and memory. Any loss, duplicate or reordering fails the
 run (exit status 1).
+
+``--ramp`` runs the same scenario against one server with more clients step by step
+(``--ramp-start``, ``--ramp-step``, ``--ramp-max``; whole chats, the same posting interval,
+so the message rate grows with them) and stops at the first step whose p99 live latency is
+at or above ``--p99-ms``, or that loses, duplicates or reorders anything: the result is the
+most connections and deliveries per second held under the bound.
 """
 
 from __future__ import annotations
@@ -34,8 +40,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from bench import report
 from bench.procstat import ProcSample, sample
 from bench.profile import sampled, top_frames
+from bench.progress import Progress
 
 RESULTS = Path(__file__).resolve().parent / "results"
 LATENCY_TARGET_MS = 100.0
@@ -236,10 +244,12 @@ def _setups(
     dropping = rng.sample(range(len(clients)), round(args.drop * len(clients)))
     for i in dropping:
         clients[i]["drops"] = True
+    tag = secrets.token_hex(3)
     setups = [
         {
             "url": url,
             "proc": p,
+            "tag": tag,
             "seed": args.seed * 1000 + p,
             "clients": clients[p::procs],
             "interval": args.interval,
@@ -254,51 +264,77 @@ def _setups(
 
 
 async def run(args: argparse.Namespace, workdir: Path, db: str | None) -> dict[str, Any]:
-    chats = math.ceil(args.clients / args.chat_size)
+    """One load run: identities, a fresh server, the measured window, the check."""
     data_dir = workdir / "parta"
-    users = await asyncio.to_thread(loadtest_users, data_dir, db, args.clients, chats)
-    procs = args.procs or os.cpu_count() or 2
+    users = await asyncio.to_thread(
+        loadtest_users, data_dir, db, args.clients, math.ceil(args.clients / args.chat_size)
+    )
     log_path = workdir / "server.log"
-    load_avg = [os.getloadavg()[0]]
     with log_path.open("w") as log, server_process(data_dir, db, log) as (pid, url):
-        setups, droppers = _setups(args, users, url, procs)
-        load = LoadProcs(setups)
-        try:
-            opened = time.monotonic()
-            ready = load.read()
-            connect_s = time.monotonic() - opened
-            connected, failed = sum(r["ready"] for r in ready), sum(r["failed"] for r in ready)
-            await asyncio.sleep(1.0)
-            profile = None if args.profile is None else args.profile.with_suffix(".load.txt")
-            series: list[dict[str, float]] = []
-            with sampled(pid, profile):
-                load_start, start, machine_start = load.samples(), sample(pid), machine_busy()
-                began = time.monotonic()
-                load.send({"cmd": "start", "duration": args.duration})
-                previous, previous_at = start, began
-                for second in range(1, math.ceil(args.duration) + 1):
-                    await asyncio.sleep(max(0.0, began + second - time.monotonic()))
-                    now, at = sample(pid), time.monotonic()
-                    used = (now.cpu_s - previous.cpu_s) / (at - previous_at)
-                    series.append(
-                        {"t": second, "cpu_pct": round(used * 100, 1),
-                         "rss_mib": round(now.rss_bytes / 2**20, 1)}
-                    )  # fmt: skip
-                    previous, previous_at = now, at
-                end, load_end, machine_end = sample(pid), load.samples(), machine_busy()
-                window_s = time.monotonic() - began
-                load_avg.append(os.getloadavg()[0])
-            posted = load.read()
-            posts = [p for r in posted for p in r["posts"]]
-            finals: dict[int, int] = {}
-            for chat, seq, *_ in posts:
-                finals[chat] = max(finals.get(chat, 0), seq)
-            load.send({"cmd": "settle", "finals": finals, "timeout": 60, "quiet": args.quiet})
-            reports = load.read()
-        finally:
-            load.stop()
-        after = sample(pid)
-    server_log = log_path.read_text()
+        return await measure(args, users, db, pid, url, log_path)
+
+
+async def measure(
+    args: argparse.Namespace,
+    users: dict[str, Any],
+    db: str | None,
+    pid: int,
+    url: str,
+    log_path: Path,
+    label: str = "",
+) -> dict[str, Any]:
+    """Connects the chats of ``users`` to the running server, runs the window, checks."""
+    procs = args.procs or os.cpu_count() or 2
+    progress = Progress()
+    log_from = _log_size(log_path)
+    load_avg = [os.getloadavg()[0]]
+    setups, droppers = _setups(args, users, url, procs)
+    connected_clients = sum(len(s["clients"]) for s in setups)
+    progress.update(f"{label}connecting {connected_clients} clients…")
+    idle = sample(pid)
+    load = LoadProcs(setups)
+    try:
+        opened = time.monotonic()
+        ready = load.read()
+        connect_s = time.monotonic() - opened
+        connected, failed = sum(r["ready"] for r in ready), sum(r["failed"] for r in ready)
+        await asyncio.sleep(1.0)
+        profile = None if args.profile is None else args.profile.with_suffix(".load.txt")
+        series: list[dict[str, float]] = []
+        with sampled(pid, profile):
+            load_start, start, machine_start = load.samples(), sample(pid), machine_busy()
+            began = time.monotonic()
+            load.send({"cmd": "start", "duration": args.duration})
+            previous, previous_at = start, began
+            for second in range(1, math.ceil(args.duration) + 1):
+                await asyncio.sleep(max(0.0, began + second - time.monotonic()))
+                now, at = sample(pid), time.monotonic()
+                used = (now.cpu_s - previous.cpu_s) / (at - previous_at)
+                series.append(
+                    {"t": second, "cpu_pct": round(used * 100, 1),
+                     "rss_mib": round(now.rss_bytes / 2**20, 1)}
+                )  # fmt: skip
+                previous, previous_at = now, at
+                progress.update(
+                    f"{label}{connected} clients · {second}/{math.ceil(args.duration)} s · "
+                    f"server CPU {used:.0%} · RSS {now.rss_bytes / 2**20:.0f} MiB"
+                )
+            end, load_end, machine_end = sample(pid), load.samples(), machine_busy()
+            window_s = time.monotonic() - began
+            load_avg.append(os.getloadavg()[0])
+        progress.update(f"{label}{connected} clients · catching up and checking…")
+        posted = load.read()
+        posts = [p for r in posted for p in r["posts"]]
+        finals: dict[int, int] = {}
+        for chat, seq, *_ in posts:
+            finals[chat] = max(finals.get(chat, 0), seq)
+        load.send({"cmd": "settle", "finals": finals, "timeout": 60, "quiet": args.quiet})
+        reports = load.read()
+    finally:
+        load.stop()
+        progress.done()
+    after = sample(pid)
+    server_log = _read_from(log_path, log_from)
     if profile is not None and profile.exists():
         print(f"server profile (collapsed stacks): {profile}")
         for frame, share in top_frames(profile, 15):
@@ -316,13 +352,24 @@ async def run(args: argparse.Namespace, workdir: Path, db: str | None) -> dict[s
         reports=reports,
         began=began,
         cpu=(start, end, window_s),
+        memory=(idle.rss_bytes, start.rss_bytes, after.rss_bytes),
         load_cpu=(load_start, load_end),
         machine_cpu_s=machine_end - machine_start,
         series=series,
-        rss_after=after.rss_bytes,
         server_log=server_log,
         load_avg=load_avg,
     )
+
+
+def _log_size(path: Path) -> int:
+    return path.stat().st_size
+
+
+def _read_from(path: Path, offset: int) -> str:
+    """What the server logged from byte ``offset`` on (the steps of a ramp share the log)."""
+    with path.open("rb") as f:
+        f.seek(offset)
+        return f.read().decode(errors="replace")
 
 
 def _summarise(
@@ -340,7 +387,7 @@ def _summarise(
     cpu: tuple[ProcSample, ProcSample, float],
     load_cpu: tuple[list[ProcSample], list[ProcSample]],
     series: list[dict[str, float]],
-    rss_after: int,
+    memory: tuple[int, int, int],
     server_log: str,
     load_avg: list[float],
     machine_cpu_s: float,
@@ -374,6 +421,7 @@ def _summarise(
     per_chat = Counter(p[0] for p in posts)
     expected = sum(per_chat[c["chat"]] for c in clients)
     latency = percentiles(live)
+    rss_idle, rss_connected, rss_after = memory
     result: dict[str, Any] = {
         "database": "postgresql" if db else "sqlite",
         "clients": connected,
@@ -392,7 +440,7 @@ def _summarise(
         "live_deliveries": live_all,
         "resumed_deliveries": resumed,
         "latency_ms": latency,
-        "latency_target_met": bool(latency) and latency["p99"] < LATENCY_TARGET_MS,
+        "latency_target_met": bool(latency) and latency["p99"] < args.p99_ms,
         "dropping_clients": droppers,
         "drops": sum(r["drops"] for r in reports),
         "resumes": sum(r["resumes"] for r in reports),
@@ -410,9 +458,14 @@ def _summarise(
         "server_user_s": round(end.user_s - start.user_s, 2),
         "server_system_s": round(end.system_s - start.system_s, 2),
         "server_cpu_us_per_delivery": round(server_cpu_s / max(deliveries, 1) * 1e6, 1),
-        "server_rss_mib_start": round(start.rss_bytes / 2**20, 1),
+        # Before the clients connect, connected and idle, during the window, after it.
+        "server_rss_mib_idle": round(rss_idle / 2**20, 1),
+        "server_rss_mib_start": round(rss_connected / 2**20, 1),
         "server_rss_mib_peak": round(max((s["rss_mib"] for s in series), default=0.0), 1),
         "server_rss_mib_end": round(rss_after / 2**20, 1),
+        "memory_per_connection_kib": round(
+            (rss_connected - rss_idle) / max(connected, 1) / 1024, 2
+        ),
         "load_procs_cpu_pct": [
             round((b.cpu_s - a.cpu_s) / window_s * 100, 1) for a, b in zip(*load_cpu, strict=True)
         ],
@@ -487,20 +540,28 @@ def _print(result: dict[str, Any], out: Path) -> None:
         print(f"  {name:<{width}}  {value}")
     verdict = "PASS" if check["ok"] else f"FAIL {check}"
     target = "met" if r["latency_target_met"] else "NOT met"
-    print(f"  exactly once, in order: {verdict}; p99 < {LATENCY_TARGET_MS:.0f} ms: {target}")
+    bound = result["params"]["p99_ms"]
+    print(f"  exactly once, in order: {verdict}; p99 < {bound:g} ms: {target}")
     for line in r["error_samples"]:
         print(f"  error: {line}")
     print(f"results: {out}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The load mode's own flags (``--clients``, ``--procs``, ``--size``, ``--db``, ``--out``
-    and ``--profile`` are shared with the fan-out mode)."""
-    group = parser.add_argument_group("load mode (--load)")
+    """The load mode's own flags (``--clients``, ``--procs``, ``--size``, ``--db``, ``--out``,
+    ``--profile`` and ``--no-report`` are shared with the fan-out mode)."""
+    group = parser.add_argument_group("load mode (--load) and ramp (--ramp)")
     group.add_argument("--load", action="store_true", help="many chats posting at once, drops")
+    group.add_argument(
+        "--ramp",
+        action="store_true",
+        help="the load scenario with more clients step by step, until p99 passes --p99-ms",
+    )
     group.add_argument("--chat-size", type=int, default=20, help="members per chat")
     group.add_argument("--interval", type=float, default=5.0, help="mean seconds between posts")
-    group.add_argument("--duration", type=float, default=60.0, help="seconds of posting")
+    group.add_argument(
+        "--duration", type=float, help="seconds of posting (default 60; with --ramp per step, 15)"
+    )
     group.add_argument("--drop", type=float, default=0.1, help="fraction of clients that drop")
     group.add_argument(
         "--drop-every", type=float, default=15.0, help="mean seconds between a client's drops"
@@ -517,21 +578,195 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--drop-pause-min", type=float, default=0.1, help=argparse.SUPPRESS)
     group.add_argument("--quiet", type=float, default=2.0, help="quiet seconds before checking")
     group.add_argument("--seed", type=int, default=1, help="random seed (chats, drops, gaps)")
+    group.add_argument(
+        "--p99-ms", type=float, default=LATENCY_TARGET_MS, help="latency bound (ms, p99)"
+    )
+    group.add_argument("--ramp-start", type=int, default=1000, help="clients in the first step")
+    group.add_argument("--ramp-step", type=int, default=1000, help="clients added per step")
+    group.add_argument("--ramp-max", type=int, default=10000, help="clients in the last step")
 
 
-async def main(args: argparse.Namespace) -> dict[str, Any]:
-    async with fresh_database(args.db) as db:
-        with tempfile.TemporaryDirectory(prefix="parta-bench-") as tmp:
-            run_result = await run(args, Path(tmp), db)
-    params = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
-    params["procs"] = args.procs or os.cpu_count()
-    result: dict[str, Any] = {
-        "scenario": "chat-load",
-        "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "params": params,
-        "run": run_result,
+# --- results: headline figures and plots (the schema of bench/report.py) ----------------
+
+
+def load_summary(r: dict[str, Any]) -> dict[str, Any]:
+    lat, check = r["latency_ms"], r["check"]
+    return {
+        "database": r["database"],
+        "clients / chats": f"{r['clients']} / {r['chats']}",
+        "messages posted per s": r["posted_per_s"],
+        "deliveries per s": r["deliveries_per_s"],
+        "latency p50 (ms)": lat.get("p50"),
+        "latency p95 (ms)": lat.get("p95"),
+        "latency p99 (ms)": lat.get("p99"),
+        "latency max (ms)": lat.get("max"),
+        "lost": check["lost"],
+        "duplicated": check["duplicated"],
+        "out of order": check["out_of_order"],
+        "drops / resumes": f"{r['drops']} / {r['resumes']}",
+        "server CPU per delivery (µs)": r["server_cpu_us_per_delivery"],
+        "server CPU (% of a core)": r["server_cpu_pct"],
+        "memory per connection (KiB)": r["memory_per_connection_kib"],
+        "server RSS peak (MiB)": r["server_rss_mib_peak"],
+        "load processes CPU (% of a core)": sum(r["load_procs_cpu_pct"]),
+        "other CPU on the machine (% of a core)": r["other_cpu_pct"],
     }
-    out = args.out or RESULTS / f"chat-load-{time.strftime('%Y%m%d-%H%M%S')}.json"
+
+
+def load_plots(r: dict[str, Any]) -> list[dict[str, Any]]:
+    seconds = r["latency_by_second"]
+    sent_in = {s["t"]: s["deliveries"] for s in seconds}
+    # Seconds are [t, t + 1) of latency_by_second and [t - 1, t) of server_series; both
+    # are drawn at their middle. A second's CPU is set against the deliveries of messages
+    # sent in it: most arrive in it.
+    per_delivery = [
+        [s["t"] - 0.5, round(s["cpu_pct"] / 100 / sent_in[s["t"] - 1] * 1e6, 1)]
+        for s in r["server_series"]
+        if sent_in.get(s["t"] - 1)
+    ]
+    server = r["server_series"]
+    return [
+        {
+            "title": "Live delivery latency, by the second the message was sent",
+            "x_label": "time (s)",
+            "y_label": "latency (ms)",
+            "series": {q: [[s["t"] + 0.5, s[q]] for s in seconds] for q in ("p50", "p95", "p99")},
+        },
+        {
+            "title": "Server CPU per delivery, second by second",
+            "x_label": "time (s)",
+            "y_label": "µs per delivery",
+            "series": {"server": per_delivery},
+        },
+        {
+            "title": "Server process",
+            "x_label": "time (s)",
+            "y_label": "% of a core / MiB",
+            "series": {
+                "CPU (% of a core)": [[s["t"] - 0.5, s["cpu_pct"]] for s in server],
+                "RSS (MiB)": [[s["t"] - 0.5, s["rss_mib"]] for s in server],
+            },
+        },
+    ]
+
+
+def ramp_plots(steps: list[dict[str, Any]], bound_ms: float, offered: float) -> list[Any]:
+    def line(key: Any) -> list[list[Any]]:
+        return [[s["clients"], key(s)] for s in steps]
+
+    return [
+        {
+            "title": "Deliveries per second against connections",
+            "x_label": "connections",
+            "y_label": "deliveries per s",
+            "series": {
+                "delivered": line(lambda s: s["deliveries_per_s"]),
+                "offered": line(lambda s: round(s["clients"] * offered, 1)),
+            },
+        },
+        {
+            "title": "Live delivery latency against connections",
+            "x_label": "connections",
+            "y_label": "latency (ms)",
+            "series": {
+                **{q: line(lambda s, q=q: s["latency_ms"].get(q)) for q in ("p50", "p95", "p99")},
+                "bound": line(lambda s: bound_ms),
+            },
+        },
+        {
+            "title": "Server CPU per delivery against connections",
+            "x_label": "connections",
+            "y_label": "µs per delivery",
+            "series": {"server": line(lambda s: s["server_cpu_us_per_delivery"])},
+        },
+    ]
+
+
+# --- the ramp ---------------------------------------------------------------------------
+
+
+def _failure(step: dict[str, Any], bound_ms: float) -> str | None:
+    """Why a step does not count as held, or None."""
+    if not step["check"]["ok"]:
+        return f"check failed: {step['check']}"
+    if step["failed_connections"]:
+        return f"{step['failed_connections']} connections failed"
+    p99 = step["latency_ms"].get("p99")
+    if p99 is None or p99 >= bound_ms:
+        return f"p99 {p99} ms ≥ {bound_ms:g} ms"
+    return None
+
+
+async def ramp(args: argparse.Namespace, workdir: Path, db: str | None) -> dict[str, Any]:
+    """One server; each step connects more clients (whole chats), runs a window, checks."""
+    sizes = list(range(args.ramp_start, args.ramp_max + 1, args.ramp_step))
+    data_dir = workdir / "parta"
+    users = await asyncio.to_thread(
+        loadtest_users, data_dir, db, sizes[-1], math.ceil(sizes[-1] / args.chat_size)
+    )
+    log_path = workdir / "server.log"
+    steps: list[dict[str, Any]] = []
+    stopped: str | None = None
+    with log_path.open("w") as log, server_process(data_dir, db, log) as (pid, url):
+        for number, clients in enumerate(sizes, 1):
+            chats = users["chats"][: math.ceil(clients / args.chat_size)]
+            step_args = argparse.Namespace(**{**vars(args), "clients": clients})
+            label = f"step {number}/{len(sizes)} · "
+            subset = {**users, "chats": chats}
+            step = await measure(step_args, subset, db, pid, url, log_path, label)
+            step.pop("server_log")
+            steps.append(step)
+            print(
+                f"  {step['clients']:>6} clients: {step['deliveries_per_s']:>9} deliveries/s, "
+                f"p50/p99 {step['latency_ms'].get('p50')} / {step['latency_ms'].get('p99')} ms, "
+                f"server CPU {step['server_cpu_pct']}%, "
+                f"{step['server_cpu_us_per_delivery']} µs/delivery, "
+                f"load processes {' '.join(f'{x}%' for x in step['load_procs_cpu_pct'])}"
+            )
+            stopped = _failure(step, args.p99_ms)
+            if stopped is not None:
+                stopped = f"{step['clients']} clients: {stopped}"
+                break
+    held = [s for s in steps if _failure(s, args.p99_ms) is None]
+    best = max(held, key=lambda s: s["deliveries_per_s"], default=None)
+    return {
+        "database": "postgresql" if db else "sqlite",
+        "bound_p99_ms": args.p99_ms,
+        "held": None if best is None else {
+            "clients": best["clients"],
+            "deliveries_per_s": best["deliveries_per_s"],
+            "latency_ms": best["latency_ms"],
+            "server_cpu_pct": best["server_cpu_pct"],
+            "server_cpu_us_per_delivery": best["server_cpu_us_per_delivery"],
+        },
+        "stopped": stopped or "reached --ramp-max",
+        "server_log": log_path.read_text(),
+        "steps": steps,
+    }  # fmt: skip
+
+
+def ramp_summary(r: dict[str, Any]) -> dict[str, Any]:
+    held = r["held"] or {}
+    last = r["steps"][-1] if r["steps"] else {}
+    return {
+        "database": r["database"],
+        "p99 bound (ms)": r["bound_p99_ms"],
+        "most connections held": held.get("clients"),
+        "deliveries per s held": held.get("deliveries_per_s"),
+        "p99 there (ms)": held.get("latency_ms", {}).get("p99"),
+        "server CPU there (% of a core)": held.get("server_cpu_pct"),
+        "server CPU per delivery there (µs)": held.get("server_cpu_us_per_delivery"),
+        "stopped at": r["stopped"],
+        "load processes CPU at the last step (% of a core)": sum(
+            last.get("load_procs_cpu_pct", [])
+        ),
+    }
+
+
+# --- entry --------------------------------------------------------------------------------
+
+
+def _save(result: dict[str, Any], run_result: dict[str, Any], out: Path, html: bool) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     # The server's log goes next to the results rather than into them.
     server_log = run_result.pop("server_log")
@@ -539,6 +774,44 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         run_result["server_log_file"] = str(out.with_suffix(".server.log"))
         out.with_suffix(".server.log").write_text(server_log)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    if html:
+        print(f"report: {report.write([out], out.with_suffix('.html'))}")
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    args.duration = args.duration or (15.0 if args.ramp else 60.0)
+    async with fresh_database(args.db) as db:
+        with tempfile.TemporaryDirectory(prefix="parta-bench-") as tmp:
+            if args.ramp:
+                run_result = await ramp(args, Path(tmp), db)
+            else:
+                run_result = await run(args, Path(tmp), db)
+    params = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    params["procs"] = args.procs or os.cpu_count()
+    scenario = "chat-ramp" if args.ramp else "chat-load"
+    result: dict[str, Any] = {
+        "scenario": scenario,
+        "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "params": params,
+        "run": run_result,
+    }
+    if args.ramp:
+        # Each client posts to chat_size - 1 others and itself.
+        offered = args.chat_size / args.interval
+        result["summary"] = ramp_summary(run_result)
+        result["plots"] = ramp_plots(run_result["steps"], args.p99_ms, offered)
+    else:
+        result["summary"] = load_summary(run_result)
+        result["plots"] = load_plots(run_result)
+    out = args.out or RESULTS / f"{scenario}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    _save(result, run_result, out, not args.no_report)
+    if args.ramp:
+        for name, value in result["summary"].items():
+            print(f"  {name}: {value}")
+        print(f"results: {out}")
+        if run_result["held"] is None:
+            raise SystemExit(1)
+        return result
     _print(result, out)
     if not run_result["check"]["ok"] or run_result["failed_connections"]:
         raise SystemExit(1)

@@ -94,6 +94,8 @@ class LoadProcess:
     def __init__(self, setup: dict[str, Any]) -> None:
         self.url: str = setup["url"]
         self.proc: int = setup["proc"]
+        # Client ids are unique per account: a ramp's later steps reuse its accounts.
+        self.tag: str = setup["tag"]
         self.interval: float = setup["interval"]
         self.size: int = setup["size"]
         self.drop_every: float = setup["drop_every"]
@@ -188,7 +190,7 @@ class LoadProcess:
             await asyncio.sleep(max(0.0, at - time.monotonic()))
             # A client that is away posts when it is back, and stamps the time it really sends.
             await m.online.wait()
-            cid = f"p{self.proc}c{m.index}n{number}"
+            cid = f"{self.tag}p{self.proc}c{m.index}n{number}"
             number += 1
             breaks = m.breaks
             sent = time.monotonic()

@@ -57,7 +57,8 @@ class Worker:
         self.ready = 0
         self.failed = 0
         self.received: dict[int, int] = {}
-        self.latencies_ms: list[float] = []
+        # By message number, so that the harness can show latency over the run.
+        self.latencies_ms: dict[int, list[float]] = {}
         self.all_ready = asyncio.Event()
         self.expected = 0
 
@@ -89,7 +90,7 @@ class Worker:
         if stamped is not None:
             number, sent = stamped
             self.received[number] = self.received.get(number, 0) + 1
-            self.latencies_ms.append((time.monotonic() - sent) * 1000)
+            self.latencies_ms.setdefault(number, []).append((time.monotonic() - sent) * 1000)
 
 
 class LoadConnection(asyncio.Protocol):
