@@ -41,11 +41,12 @@ from sfu.rtp import (
     decode_rid,
     decode_transport_seq,
     encode_abs_send_time,
+    encode_extensions,
     encode_transport_seq,
     is_rtcp,
     parse_rtp,
     read_extension,
-    rewrite,
+    rewrite_into,
 )
 from sfu.seq import KeyFrameRequester
 from sfu.srtp import SrtpPair
@@ -259,12 +260,13 @@ class Peer:
         self._transport_seq = transport_seq = (self._transport_seq + 1) & 0xFFFF
         packer = consumer.packer
         if packer is not None:
-            extensions: bytes | list[tuple[int, bytes]] = packer.pack(
+            extensions = packer.pack(
                 transport_seq, now, level >= 0 and level < 127, level if level >= 0 else 127
             )
         else:
-            extensions = self._extensions(params, transport_seq, level, now)
-        packet = rewrite(
+            extensions = encode_extensions(self._extensions(params, transport_seq, level, now))
+        size = rewrite_into(
+            srtp.out,
             data,
             header,
             ssrc=consumer.ssrc,
@@ -275,8 +277,8 @@ class Peer:
             descriptor=descriptor,
         )
         if params.ext_transport_cc:
-            self.estimator.history.record(transport_seq, now, len(packet))
-        protected = srtp.protect_rtp(packet)
+            self.estimator.history.record(transport_seq, now, size)
+        protected = srtp.protect_out(size)
         size = len(protected)
         consumer.bytes += size
         self.packets_out += 1

@@ -3,8 +3,8 @@ packet for a subscriber, and keep recent packets for retransmission.
 
 Everything here works on the original ``bytes`` with offsets (RFC 3550 section 5.1, header
 extensions after RFC 8285): ``parse_rtp`` returns one small slotted view and never raises;
-``rewrite`` builds the outgoing packet with a single join. Nothing here logs or allocates
-per-packet dictionaries.
+``rewrite_into`` writes the outgoing packet into the buffer it is protected in. Nothing here
+logs or allocates per-packet dictionaries.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ __all__ = [
     "read_extension",
     "read_extensions",
     "rewrite",
+    "rewrite_into",
     "write_header",
 ]
 
@@ -50,6 +51,7 @@ EXT_TRANSPORT_CC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-
 EXT_AUDIO_LEVEL = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 
 _FIXED = struct.Struct("!BBHII")
+_PACK_FIXED_INTO = _FIXED.pack_into
 _PROFILE = struct.Struct("!HH")
 
 ONE_BYTE_PROFILE = 0xBEDE
@@ -323,32 +325,74 @@ def rewrite(
 
     The payload is kept, or replaced by ``payload``, or has its first ``len(descriptor)``
     bytes replaced by ``descriptor`` (a rewritten payload descriptor, e.g. from
-    ``sfu.vp8.vp8_descriptor``), all in one join.
+    ``sfu.vp8.vp8_descriptor``).
+    """
+    block = extensions if isinstance(extensions, bytes) else encode_extensions(extensions)
+    body = len(payload) if payload is not None else header.payload_end - header.payload_start
+    out = bytearray(12 + 4 * header.csrc_count + len(block) + body)
+    rewrite_into(
+        memoryview(out),
+        data,
+        header,
+        ssrc=ssrc,
+        sequence=sequence,
+        timestamp=timestamp,
+        payload_type=payload_type,
+        extensions=block,
+        payload=payload,
+        descriptor=descriptor,
+    )
+    return bytes(out)
+
+
+def rewrite_into(
+    out: memoryview,
+    data: bytes,
+    header: RtpHeader,
+    *,
+    ssrc: int,
+    sequence: int,
+    timestamp: int,
+    payload_type: int,
+    extensions: bytes,
+    payload: bytes | None = None,
+    descriptor: bytes | None = None,
+) -> int:
+    """``rewrite`` into the start of ``out`` (the send path writes into
+    ``SrtpPair.out``, saving a copy), with an encoded extension block: the packet's length.
+
+    Raises ``ValueError`` if the packet does not fit in ``out``.
     """
     csrc_count = header.csrc_count
-    parts = [
-        _FIXED.pack(
-            (0x90 if extensions else 0x80) | csrc_count,
-            (0x80 if header.marker else 0) | payload_type,
-            sequence & 0xFFFF,
-            timestamp & 0xFFFFFFFF,
-            ssrc,
-        )
-    ]
+    _PACK_FIXED_INTO(
+        out,
+        0,
+        (0x90 if extensions else 0x80) | csrc_count,
+        (0x80 if header.marker else 0) | payload_type,
+        sequence & 0xFFFF,
+        timestamp & 0xFFFFFFFF,
+        ssrc,
+    )
+    pos = 12 + 4 * csrc_count
     if csrc_count:
-        parts.append(data[12 : 12 + 4 * csrc_count])
-    if isinstance(extensions, bytes):
-        parts.append(extensions)
-    elif extensions:
-        _append_extensions(parts, extensions)
+        out[12:pos] = data[12:pos]
+    end = pos + len(extensions)
+    out[pos:end] = extensions
+    pos = end
     if payload is not None:
-        parts.append(payload)
-    elif descriptor is not None:
-        parts.append(descriptor)
-        parts.append(data[header.payload_start + len(descriptor) : header.payload_end])
-    else:
-        parts.append(data[header.payload_start : header.payload_end])
-    return b"".join(parts)
+        end = pos + len(payload)
+        out[pos:end] = payload
+        return end
+    start = header.payload_start
+    if descriptor is not None:
+        end = pos + len(descriptor)
+        out[pos:end] = descriptor
+        pos = end
+        start += len(descriptor)
+    # A slice assignment of another length than the target's raises: it does not fit.
+    end = pos + header.payload_end - start
+    out[pos:end] = memoryview(data)[start : header.payload_end]
+    return end
 
 
 # -- values of the extensions we use ----------------------------------------------------

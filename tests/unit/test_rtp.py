@@ -38,6 +38,7 @@ from sfu.rtp import (
     read_extension,
     read_extensions,
     rewrite,
+    rewrite_into,
     write_header,
 )
 
@@ -393,6 +394,33 @@ def test_rewrite_replaces_the_payload_descriptor() -> None:
         descriptor=b"\x90\x80\x85\x00",
     )
     assert RtpPacket.parse(out, CHROMIUM).payload == b"\x90\x80\x85\x00frame"
+
+
+def test_rewrite_into_a_buffer_leaves_what_follows_and_refuses_what_does_not_fit() -> None:
+    data = video_packet(payload=b"payload").serialize(CHROMIUM)
+    header = parsed(data)
+    block = encode_extensions([(MID, b"1")])
+    expected = rewrite(
+        data, header, ssrc=1, sequence=2, timestamp=3, payload_type=96, extensions=block
+    )
+
+    def into(out: bytearray) -> int:
+        return rewrite_into(
+            memoryview(out),
+            data,
+            header,
+            ssrc=1,
+            sequence=2,
+            timestamp=3,
+            payload_type=96,
+            extensions=block,
+        )
+
+    out = bytearray(b"\xff" * (len(expected) + 4))
+    assert into(out) == len(expected)
+    assert out == expected + b"\xff" * 4
+    with pytest.raises(ValueError):
+        into(bytearray(len(expected) - 1))
 
 
 # -- the packer -------------------------------------------------------------------------
