@@ -34,8 +34,8 @@ one-to-many subscribers step by step until loss passes 1%.
 
 Each window is sampled every second (forwarded packets, worker CPU, loss); the results JSON
 carries a ``summary`` of headline figures and ``plots`` (the schema ``bench/report.py``
-renders), and the HTML report is written next to it. A progress line goes to stderr when it
-is a terminal.
+renders), and the HTML report is written next to it. A progress line goes to stderr
+(``bench/progress.py``).
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ import orjson
 
 from bench.procstat import ProcSample, sample
 from bench.profile import sampled, top_frames
+from bench.progress import Progress
 from bench.rtc_peer import DEFAULT_BITRATES, LAYER_NAMES, layer_of
 from protocol.client import http_request
 
@@ -74,33 +75,12 @@ RESULTS = ROOT / "bench" / "results"
 SCENARIOS = ("one-to-many", "rooms", "class", "breakout")
 SETTLE_TIMEOUT_S = 60.0  # for every peer to follow a change of rooms
 
-
-class Progress:
-    """One line on stderr, rewritten in place while a run goes; nothing when stderr is not a
-    terminal (logs and tests get the summary only)."""
-
-    def __init__(self) -> None:
-        self._width = 0
-
-    def show(self, text: str) -> None:
-        if sys.stderr.isatty():
-            sys.stderr.write("\r" + text.ljust(self._width))
-            sys.stderr.flush()
-            self._width = len(text)
-
-    def clear(self) -> None:
-        if self._width:
-            sys.stderr.write("\r" + " " * self._width + "\r")
-            sys.stderr.flush()
-            self._width = 0
-
-
 progress = Progress()
 
 
 def say(text: str) -> None:
-    """A line on stdout, under the progress line rather than through it."""
-    progress.clear()
+    """A line on stdout, after the progress line rather than through it."""
+    progress.done()
     print(text, flush=True)
 
 
@@ -383,7 +363,7 @@ class LoadProcs:
         before = self.peers
 
         def started(count: int) -> None:
-            progress.show(f"  connecting: {before + count}/{before + len(specs)} peers")
+            progress.update(f"  connecting: {before + count}/{before + len(specs)} peers")
 
         replies = self._answers(busy, started)
         self.peers += len(specs)
@@ -660,14 +640,14 @@ def measure(
                 procs.remb(squeeze, args.squeeze_bps)
                 squeeze = None
             point = sampler.tick()
-            progress.show(
+            progress.update(
                 f"  window: {max(0.0, duration - point['t']):.0f} s left, "
                 f"{point['forwarded_pps']:,.0f} pkt/s, {point['cpu_us_per_packet']:.1f} µs/pkt, "
                 f"loss {point['loss_pct']:.2f}%"
             )
         server_end = sample(server.pid)
         end = sampler.end()
-    progress.clear()
+    progress.done()
     tracebacks = server.log().count("Traceback")
     if profile is not None:
         for index in range(len(workers)):
@@ -880,21 +860,21 @@ def _receives(peer: dict[str, Any], sources: set[int]) -> bool:
 
 
 def settle(
-    procs: LoadProcs, expect: dict[str, set[int]], what: str
+    procs: LoadProcs, expect: dict[str, set[int]], what: str, since: float
 ) -> tuple[float | None, list[str]]:
     """Wait until each peer named in ``expect`` receives exactly from its accounts: the
-    seconds that took (None after SETTLE_TIMEOUT_S), and the peers still not there."""
-    t0 = time.monotonic()
+    seconds from ``since`` (monotonic) until the first look that found them all so, to
+    0.1 s or so (None after SETTLE_TIMEOUT_S), and the peers still not there."""
     while True:
         peers = [p for s in procs.snapshot() for p in s["peers"] if p["name"] in expect]
         late = sorted(p["name"] for p in peers if not _receives(p, expect[p["name"]]))
         late += sorted(set(expect) - {p["name"] for p in peers})
-        elapsed = time.monotonic() - t0
-        progress.show(f"  {what}: {len(expect) - len(late)}/{len(expect)} peers")
+        elapsed = time.monotonic() - since
+        progress.update(f"  {what}: {len(expect) - len(late)}/{len(expect)} peers")
         if not late or elapsed > SETTLE_TIMEOUT_S:
-            progress.clear()
+            progress.done()
             return (None if late else round(elapsed, 2)), late
-        time.sleep(0.25)
+        time.sleep(0.1)
 
 
 def isolation(
@@ -945,6 +925,7 @@ def run_breakout(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 if p["name"] != "teacher"
             }
             names = [f"Комната {i + 1}" for i in range(args.breakout_rooms)]
+            opened_at = time.monotonic()
             where = procs.breakout("teacher", names)
             sizes = Counter(where[a] for a in accounts.values())
             say(f"  rooms open: {dict(sorted(sizes.items()))} students per room")
@@ -952,7 +933,7 @@ def run_breakout(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 name: {a for a in accounts.values() if a != account and where[a] == where[account]}
                 for name, account in accounts.items()
             }
-            into_s, late_in = settle(procs, mates, "following into the rooms")
+            into_s, late_in = settle(procs, mates, "following into the rooms", opened_at)
             time.sleep(args.warmup)
             window = measure(procs, server, args.duration, args, args.profile)
             inside = isolation(window.senders, accounts, where)
@@ -960,10 +941,10 @@ def run_breakout(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 f"  in the rooms: {inside['cross_room_packets']} packets from other rooms, "
                 f"{inside['silent_room_mates']} silent room mates"
             )
+            closed_at = time.monotonic()
             back = procs.breakout("teacher", None)
-            back_s, late_back = settle(
-                procs, {name: {teacher} for name in accounts}, "back to the teacher"
-            )
+            teacher_only = {name: {teacher} for name in accounts}
+            back_s, late_back = settle(procs, teacher_only, "back to the teacher", closed_at)
             after = measure(procs, server, min(args.duration, 5.0), args)
             offers = [
                 p["offers"] for s in procs.snapshot() for p in s["peers"] if p["name"] in accounts
