@@ -1148,7 +1148,7 @@ def window_plots(window: dict[str, Any], label: str) -> list[dict[str, Any]]:
         },
     ]
     streams = _letters(window)
-    seconds = max((len(s) for s in streams), default=0)
+    seconds = min((len(s) for s in streams), default=0)  # the seconds every stream covers
     per_layer = {
         name: [
             [t + 1, sum(1 for s in streams if t < len(s) and s[t] == letter)]
@@ -1172,10 +1172,9 @@ def window_plots(window: dict[str, Any], label: str) -> list[dict[str, Any]]:
         shown = list(details.items())[:: -(-len(details) // PLOTTED_SUBSCRIBERS)]
         plots.append(
             {
-                "title": f"{label}: layer served per subscriber, {len(shown)} of {len(details)} "
-                "(0 off, 1 low, 2 medium, 3 high)",
+                "title": f"{label}: layer served per subscriber ({len(shown)} of {len(details)})",
                 "x_label": "second of the window",
-                "y_label": "layer",
+                "y_label": "0 off, 1 low, 2 medium, 3 high",
                 "series": {
                     name: [[t + 1, _LEVEL[c]] for t, c in enumerate(d.get("layers", ""))]
                     for name, d in shown
