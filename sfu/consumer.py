@@ -81,7 +81,8 @@ class Consumer:
         if encoding is self.current:
             return
         encoding.waiting.append(self)
-        self.peer.request_keyframe(encoding, now)
+        if self.producer.kind == "video":  # audio switches at its next packet
+            self.peer.request_keyframe(encoding, now)
 
     def switch(
         self, encoding: Encoding, header: RtpHeader, info: Vp8Info | None, now: float

@@ -153,6 +153,10 @@ def _consumer(peer: Peer, producer_id: str | None, media: sdp.NegotiatedMedia) -
         return _sender_plan(existing)
     producer = None if producer_id is None else peer.router.producers.get(producer_id)
     if producer is None or producer.kind != media.kind or producer.peer is peer:
+        if existing is not None:
+            # The client stopped naming the track it got there (it left the peer's room):
+            # the section goes inactive, so what it carried ends.
+            _drop_consumer(peer, existing)
         return sdp.MediaPlan(accept=True)  # nothing to send there (yet): inactive
     codec = next(
         (c for c in media.codecs if c.codec.name.lower() == producer.codec),

@@ -107,9 +107,11 @@ class Encoding:
             self.nack.received(sequence, int(now * 1000), keyframe)
         if keyframe:
             producer.peer.keyframes.keyframe_received(header.ssrc)
-            if self.waiting:
-                for consumer in self.waiting[:]:
-                    consumer.switch(self, header, info, now)
+        # Consumers switch to this encoding at a keyframe; audio has none: at any packet
+        # (a subscriber paused by a move to another room hears it again when it is back).
+        if self.waiting and (keyframe or producer.kind == "audio"):
+            for consumer in self.waiting[:]:
+                consumer.switch(self, header, info, now)
         for consumer in self.consumers:
             consumer.forward(data, header, info, level, now)
 

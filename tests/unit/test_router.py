@@ -6,10 +6,20 @@ from __future__ import annotations
 
 import time
 
-from bench.micro.sfu_rig import Rig
-from protocol.sfu_control import PeerLayer, PeerMove, RoomCreate
-from sfu.rtcp import build_nack, build_remb
+from bench.micro.sfu_rig import (
+    AUDIO_SSRC,
+    KEY,
+    OFFER,
+    RECV_AUDIO_MID,
+    RECV_VIDEO_MID,
+    SFU_KEY,
+    Rig,
+    Sink,
+)
+from protocol.sfu_control import Answer, PeerLayer, PeerMove, PeerOffer, RoomCreate
+from sfu.rtcp import Pli, build_nack, build_remb, parse_rtcp
 from sfu.rtp import parse_rtp
+from sfu.srtp import SrtpPair, SrtpProfile
 
 
 def remb(rig: Rig, bitrate: int) -> None:
@@ -128,3 +138,47 @@ def test_moving_a_peer_to_another_room_stops_what_it_receives_from_the_first() -
     settle(rig)
     rig.feed(rig.video_packet("f", keyframe=True))
     assert video.layer == "high"
+
+
+def test_a_receiving_section_no_longer_subscribed_goes_inactive_and_gets_nothing() -> None:
+    # A client keeps its receiving sections when a track leaves its room (it may reuse them):
+    # offering again without naming the track must end what that section received.
+    rig = Rig(1)
+    rig.sinks[0].kept = []
+    answer = rig.router.handle(
+        PeerOffer(peer_id="sub0", sdp=OFFER, subscriptions={RECV_VIDEO_MID: rig.video.producer_id})
+    )
+    assert isinstance(answer, Answer)
+    audio_section = answer.sdp.split(f"a=mid:{RECV_AUDIO_MID}\r\n")[1].split("m=")[0]
+    assert "a=inactive" in audio_section and "a=ssrc:" not in audio_section
+    assert rig.audio.producer_id not in rig.subscribers[0].consumers
+    for _ in range(3):
+        rig.feed(rig.audio_packet())
+    assert rig.sinks[0].rtp() == []
+
+
+def test_audio_is_heard_again_when_the_peer_comes_back_to_the_room() -> None:
+    rig = Rig(1)
+    audio = rig.subscribers[0].consumers[rig.audio.producer_id]
+    rig.sinks[0].kept = []
+    to_publisher = rig.publisher._send
+    assert isinstance(to_publisher, Sink)
+    to_publisher.kept = []
+    rig.feed(rig.audio_packet())
+    rig.router.handle(RoomCreate(room_id="breakout-1"))
+    rig.router.handle(PeerMove(peer_id="sub0", room_id="breakout-1"))
+    for _ in range(3):
+        rig.feed(rig.audio_packet())  # said in the main room while the peer is away
+    rig.router.handle(PeerMove(peer_id="sub0", room_id="room"))  # its subscription kept
+    for _ in range(2):
+        rig.feed(rig.audio_packet())
+    heard = [h for h in map(parse_rtp, rig.sinks[0].rtp()) if h is not None]
+    assert [h.ssrc for h in heard] == [audio.ssrc] * 3
+    first = heard[0].sequence
+    assert [h.sequence for h in heard] == [first, first + 1, first + 2]  # no gap to conceal
+    # Audio has no keyframes: nobody asks the publisher for one on its audio stream.
+    session = SrtpPair.from_keys(SrtpProfile.AEAD_AES_128_GCM, SFU_KEY, KEY)
+    feedback = [session.unprotect_rtcp(p) for p in to_publisher.kept]
+    assert None not in feedback
+    plis = [p for plain in feedback if plain for p in parse_rtcp(plain) if isinstance(p, Pli)]
+    assert AUDIO_SSRC not in {p.media_ssrc for p in plis}
