@@ -318,53 +318,81 @@ _VIDEO_EXTMAPS = (
 )
 
 
-def build_offer(
-    sections: Iterable[Section], *, ufrag: str, pwd: str, fingerprint: str, cname: str
-) -> str:
-    """An offer laid out like Chromium's (see ``tests/fixtures/sdp/chromium-156-*``), with
-    only the codecs we send: VP8 (+RTX) and Opus."""
-    sections = list(sections)
-    lines = [
+def _session_lines(mids: Iterable[str]) -> list[str]:
+    return [
         "v=0",
         f"o=- {secrets.randbits(62)} 2 IN IP4 127.0.0.1",
         "s=-",
         "t=0 0",
-        "a=group:BUNDLE " + " ".join(s.mid for s in sections),
+        "a=group:BUNDLE " + " ".join(mids),
         "a=extmap-allow-mixed",
         "a=msid-semantic: WMS",
     ]
+
+
+def _media_lines(
+    kind: str, pts: str, mid: str, *, ufrag: str, pwd: str, fingerprint: str, setup: str
+) -> list[str]:
+    """The start of an m-section: transport (ICE, DTLS) and mid."""
+    return [
+        f"m={kind} 9 UDP/TLS/RTP/SAVPF {pts}",
+        "c=IN IP4 0.0.0.0",
+        "a=rtcp:9 IN IP4 0.0.0.0",
+        f"a=ice-ufrag:{ufrag}",
+        f"a=ice-pwd:{pwd}",
+        "a=ice-options:trickle",
+        f"a=fingerprint:{fingerprint}",
+        f"a=setup:{setup}",
+        f"a=mid:{mid}",
+    ]
+
+
+def _codec_lines(kind: str, pt: int, rtx_pt: int | None) -> list[str]:
+    """VP8 (+RTX) or Opus, with Chromium's feedback and parameters."""
+    if kind == "audio":
+        return [
+            f"a=rtpmap:{pt} opus/48000/2",
+            f"a=rtcp-fb:{pt} transport-cc",
+            f"a=fmtp:{pt} minptime=10;useinbandfec=1",
+        ]
+    lines = [f"a=rtpmap:{pt} VP8/90000"]
+    lines += [
+        f"a=rtcp-fb:{pt} {fb}"
+        for fb in ("goog-remb", "transport-cc", "ccm fir", "nack", "nack pli")
+    ]
+    if rtx_pt is not None:
+        lines += [f"a=rtpmap:{rtx_pt} rtx/90000", f"a=fmtp:{rtx_pt} apt={pt}"]
+    return lines
+
+
+def build_offer(
+    sections: Iterable[Section],
+    *,
+    ufrag: str,
+    pwd: str,
+    fingerprint: str,
+    cname: str,
+    setup: str = "actpass",
+) -> str:
+    """An offer laid out like Chromium's (see ``tests/fixtures/sdp/chromium-156-*``), with
+    only the codecs we send: VP8 (+RTX) and Opus. We are always the DTLS client: an SFU that
+    answers ``actpass`` with ``active`` (Janus) gets ``setup="active"``."""
+    sections = list(sections)
+    lines = _session_lines(s.mid for s in sections)
     for s in sections:
         video = s.kind == "video"
         pts = f"{VP8_PT} {RTX_PT}" if video else str(OPUS_PT)
-        lines += [
-            f"m={s.kind} 9 UDP/TLS/RTP/SAVPF {pts}",
-            "c=IN IP4 0.0.0.0",
-            "a=rtcp:9 IN IP4 0.0.0.0",
-            f"a=ice-ufrag:{ufrag}",
-            f"a=ice-pwd:{pwd}",
-            "a=ice-options:trickle",
-            f"a=fingerprint:{fingerprint}",
-            "a=setup:actpass",
-            f"a=mid:{s.mid}",
-        ]
+        lines += _media_lines(
+            s.kind, pts, s.mid, ufrag=ufrag, pwd=pwd, fingerprint=fingerprint, setup=setup
+        )
         lines += [f"a=extmap:{i} {uri}" for i, uri in (_VIDEO_EXTMAPS if video else _AUDIO_EXTMAPS)]
         lines.append(f"a={s.direction}")
         if s.direction == "sendonly":
             lines.append(f"a=msid:- {s.msid}")
         lines += ["a=rtcp-mux", "a=rtcp-rsize"]
-        if video:
-            lines.append(f"a=rtpmap:{VP8_PT} VP8/90000")
-            lines += [
-                f"a=rtcp-fb:{VP8_PT} {fb}"
-                for fb in ("goog-remb", "transport-cc", "ccm fir", "nack", "nack pli")
-            ]
-            lines += [f"a=rtpmap:{RTX_PT} rtx/90000", f"a=fmtp:{RTX_PT} apt={VP8_PT}"]
-        else:
-            lines += [
-                f"a=rtpmap:{OPUS_PT} opus/48000/2",
-                f"a=rtcp-fb:{OPUS_PT} transport-cc",
-                f"a=fmtp:{OPUS_PT} minptime=10;useinbandfec=1",
-            ]
+        lines += (
+            _codec_lines(s.kind, VP8_PT, RTX_PT) if video else _codec_lines(s.kind, OPUS_PT, None)
+        )
         if s.rids:
             lines += [f"a=rid:{rid} send" for rid in s.rids]
             lines.append("a=simulcast:send " + ";".join(s.rids))
@@ -380,10 +408,13 @@ class AnswerSection:
     port: int
     direction: str = "inactive"
     ssrcs: list[int] = field(default_factory=list)
+    codecs: dict[str, int] = field(default_factory=dict)  # "vp8", "opus", "rtx" → first PT
+    extmaps: dict[str, int] = field(default_factory=dict)  # URI → id
 
 
 def parse_answer(text: str) -> dict[str, AnswerSection]:
-    """Per mid: accepted (port ≠ 0) or not, the direction, and the SSRCs the SFU sends."""
+    """Per mid: accepted (port ≠ 0) or not, the direction, the SSRCs the SFU sends, codecs
+    and header extensions. Also reads an SFU's offer, for ``build_answer``."""
     sections: dict[str, AnswerSection] = {}
     current: AnswerSection | None = None
     for line in text.splitlines():
@@ -401,7 +432,68 @@ def parse_answer(text: str) -> dict[str, AnswerSection]:
             ssrc = int(line[7:].split()[0])
             if ssrc not in current.ssrcs:
                 current.ssrcs.append(ssrc)
+        elif line.startswith("a=rtpmap:"):
+            pt, encoding = line[9:].split(maxsplit=1)
+            current.codecs.setdefault(encoding.split("/")[0].lower(), int(pt))
+        elif line.startswith("a=extmap:"):
+            ext_id, uri = line[9:].split()[:2]
+            current.extmaps[uri] = int(ext_id.split("/")[0])
     return sections
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteTransport:
+    """ICE credentials, DTLS fingerprint and first UDP host candidate from an SFU's SDP
+    (Parta's ``call.join`` carries them instead)."""
+
+    ufrag: str
+    pwd: str
+    fingerprint: str
+    address: str
+    port: int
+
+
+def remote_transport(text: str) -> RemoteTransport:
+    found: dict[str, str] = {}
+    candidate: tuple[str, int] | None = None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key in ("a=ice-ufrag", "a=ice-pwd", "a=fingerprint"):
+            found.setdefault(key, value.strip())
+        elif key == "a=candidate" and candidate is None:
+            # foundation component transport priority address port "typ" type ...
+            fields = value.split()
+            if len(fields) > 5 and fields[1] == "1" and fields[2].lower() == "udp":
+                candidate = (fields[4], int(fields[5]))
+    if candidate is None or len(found) < 3:
+        raise PeerFailed("the SDP lacks a UDP candidate, ICE credentials or a fingerprint")
+    return RemoteTransport(
+        found["a=ice-ufrag"], found["a=ice-pwd"], found["a=fingerprint"], *candidate
+    )
+
+
+_KNOWN_EXTENSIONS = {uri for _, uri in _AUDIO_EXTMAPS + _VIDEO_EXTMAPS}
+
+
+def build_answer(offer: dict[str, AnswerSection], *, ufrag: str, pwd: str, fingerprint: str) -> str:
+    """A receive-only answer to an SFU's offer (Janus's subscriber offers): each VP8 or Opus
+    section accepted with the offered payload type and the offered ids of the header
+    extensions we also offer, without RTX (a retransmission then arrives as the original
+    packet and fills its gap in our counters); we are the DTLS client."""
+    lines = _session_lines(offer)
+    for s in offer.values():
+        pt = s.codecs.get("vp8" if s.kind == "video" else "opus")
+        if pt is None or s.port == 0:
+            rejected = next(iter(s.codecs.values()), 0)
+            lines += [f"m={s.kind} 0 UDP/TLS/RTP/SAVPF {rejected}", "c=IN IP4 0.0.0.0"]
+            lines += [f"a=mid:{s.mid}", "a=inactive"]
+            continue
+        lines += _media_lines(
+            s.kind, str(pt), s.mid, ufrag=ufrag, pwd=pwd, fingerprint=fingerprint, setup="active"
+        )
+        lines += [f"a=extmap:{i} {uri}" for uri, i in s.extmaps.items() if uri in _KNOWN_EXTENSIONS]
+        lines += ["a=recvonly", "a=rtcp-mux", "a=rtcp-rsize", *_codec_lines(s.kind, pt, None)]
+    return "\r\n".join(lines) + "\r\n"
 
 
 # --- RTP and RTCP bytes ------------------------------------------------------------------
@@ -723,6 +815,7 @@ class Settings:
     sender_reports: bool = True
     uplink_loss: float = 0.0  # fraction of publishers' first transmissions dropped on purpose
     connect_timeout_s: float = 30.0
+    sfu: str = "parta"  # or "janus": peers signal with bench.baselines.janus.JanusPeer
 
 
 def _ice_credentials() -> tuple[str, str]:
@@ -793,6 +886,8 @@ class RtcPeer:
         self.offers = 0
         self.renegotiating = False
         self._pushes: asyncio.Task[None] | None = None
+        # The transport-wide sequence number's extension id: ours unless we answered an offer.
+        self.twcc_ext = EXT_TRANSPORT_CC
 
     # --- setting up ---------------------------------------------------------------------
 
@@ -809,7 +904,6 @@ class RtcPeer:
         self.state = "failed"
 
     async def _start(self) -> None:
-        loop = asyncio.get_running_loop()
         self.state = "signalling"
         await self.client.connect()
         joined = None
@@ -835,16 +929,23 @@ class RtcPeer:
         tracks = {t.track_id: t for t in wanted}
         self._receiving = {mid: tracks[track_id] for mid, track_id in subscriptions.items()}
         await self._negotiate(wanted)
+        await self._connect(candidate.address, candidate.port, joined.fingerprint)
+
+    async def _connect(self, address: str, port: int, fingerprint: str) -> None:
+        """ICE, DTLS and the first media, once signalling has set the remote ICE
+        credentials, the streams to receive and what to send."""
+        loop = asyncio.get_running_loop()
         # Media: one connected UDP socket.
         self.state = "ice"
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.bind(("127.0.0.1", 0))
-        sock.connect((candidate.address, candidate.port))
+        sock.connect((address, port))
         sock.setblocking(False)
         self._sock = sock
         loop.add_reader(sock.fileno(), self._readable)
+        await self._gathered(sock.getsockname()[1])
         self._ice_done = loop.create_future()
         self._dtls_done = loop.create_future()
         self._flowing = loop.create_future()
@@ -855,7 +956,7 @@ class RtcPeer:
             await asyncio.wait([self._ice_done], timeout=0.1)
         self._last_consent = time.monotonic()
         self.state = "dtls"
-        self._dtls = DtlsClient(self.identity, joined.fingerprint)
+        self._dtls = DtlsClient(self.identity, fingerprint)
         for datagram in self._dtls.start():
             self._send(datagram)
         while not self._dtls_done.done():
@@ -974,6 +1075,10 @@ class RtcPeer:
             lambda s: bool(s.rooms) == opening and (opening or not any(p.room for p in s.people)),
         )
         return {p.account_id: p.room for p in state.people}
+
+    async def _gathered(self, port: int) -> None:
+        """Our one host candidate is known. Parta's SFU learns our address from our ICE
+        checks, as an ICE-lite agent may; an SFU that wants it trickled is told here."""
 
     async def _wanted_tracks(self, tracks: Sequence[Track]) -> list[Track]:
         publisher = self.spec.subscribe_to
@@ -1102,7 +1207,7 @@ class RtcPeer:
             if stream.receive(seq, timestamp, len(data), at) and self.settings.pli_on_loss:
                 self._loss(stream, at)
             if self.settings.twcc:
-                sequence = transport_seq_of(plain)
+                sequence = transport_seq_of(plain, self.twcc_ext)
                 if sequence >= 0:
                     self._arrivals.append((sequence, int(at * 1_000_000)))
             if self._flowing is not None and not self._flowing.done() and self._all_flowing():
@@ -1120,6 +1225,9 @@ class RtcPeer:
             message = stun.parse_message(data)
         except ValueError:
             return
+        if message.message_class == stun.Class.REQUEST:
+            self._answer_check(message)
+            return
         if message.transaction_id not in self._stun_pending:
             return
         self._stun_pending.discard(message.transaction_id)
@@ -1129,6 +1237,24 @@ class RtcPeer:
             return
         if self._ice_done is not None and not self._ice_done.done():
             self._ice_done.set_result(None)
+
+    def _answer_check(self, request: stun.Message) -> None:
+        """A full agent answers checks: an ICE-lite SFU sends none, but Janus's libnice
+        sends a triggered check back and nominates only once it is answered."""
+        local = self.pwd.encode()
+        username = request.attributes.get("USERNAME", "")
+        if not username.startswith(self.ufrag + ":") or not request.check_message_integrity(local):
+            return
+        sock = self._sock
+        if sock is None:
+            return
+        response = stun.Message(
+            stun.Method.BINDING, stun.Class.RESPONSE, transaction_id=request.transaction_id
+        )
+        response.attributes["XOR-MAPPED-ADDRESS"] = sock.getpeername()
+        response.add_message_integrity(local)
+        response.add_fingerprint()
+        self._send(bytes(response))
 
     def _dtls_in(self, data: bytes) -> None:
         dtls = self._dtls
@@ -1414,6 +1540,11 @@ class LoadProcess:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.identity = Identity()
+        self._peer_class = RtcPeer
+        if settings.sfu == "janus":
+            from bench.baselines.janus import JanusPeer  # it builds on this module
+
+            self._peer_class = JanusPeer
         self.peers: list[RtcPeer] = []
         self.publishers: list[RtcPeer] = []
         self._loop = asyncio.get_running_loop()
@@ -1439,7 +1570,7 @@ class LoadProcess:
         on_progress: Callable[[int], None] | None = None,
     ) -> dict[str, Any]:
         """Start peers; ``on_progress`` hears how many have finished starting so far."""
-        peers = [RtcPeer(spec, self.settings, self.identity) for spec in specs]
+        peers = [self._peer_class(spec, self.settings, self.identity) for spec in specs]
         self.peers += peers
         self.publishers += [p for p in peers if p.spec.publish is not None]
         gate = asyncio.Semaphore(concurrency)

@@ -64,6 +64,7 @@ from typing import Any
 import jwt
 import orjson
 
+from bench.baselines import janus
 from bench.procstat import ProcSample, sample
 from bench.profile import sampled, top_frames
 from bench.progress import Progress
@@ -1092,6 +1093,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ramp-start", type=int, default=0, help="subscribers of the first step")
     parser.add_argument("--ramp-step", type=int, default=25, help="subscribers added per step")
     parser.add_argument("--ramp-max", type=int, default=400, help="subscribers at most")
+    parser.add_argument(
+        "--vs",
+        choices=["janus"],
+        help="then the same scenario against Janus (bench/baselines/janus.py), and the ratio",
+    )
     parser.add_argument("--out", type=Path, help="JSON results file (default bench/results/…)")
     parser.add_argument(
         "--profile", type=Path, help="sample the SFU workers with py-spy into PROFILE.workerN.txt"
@@ -1312,6 +1318,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     name = "ramp" if args.ramp else args.sfu_scenario
     if args.ramp:
         args.sfu_scenario = "one-to-many"
+    if args.vs == "janus":
+        janus.check(args)
     commit = sfu_commit()
     with tempfile.TemporaryDirectory(prefix="parta-bench-sfu-") as tmp:
         if args.ramp:
@@ -1320,6 +1328,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             outcome = run_breakout(args, Path(tmp))
         else:
             outcome = run_scenario(args, Path(tmp))
+            if args.vs == "janus":
+                outcome["janus"] = janus.run(args, Path(tmp), outcome["window"])
     result: dict[str, Any] = {
         "scenario": f"sfu-{name}",
         "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -1329,6 +1339,8 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         **outcome,
     }
     result["summary"], result["plots"] = summarise(result)
+    if "janus" in result:
+        result["summary"] |= janus.summary(result["janus"])
     out = args.out or RESULTS / f"sfu-{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
