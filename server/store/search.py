@@ -40,21 +40,26 @@ class SearchIndex(Protocol):
         ...
 
 
+def _rowid(chat_id: int, seq: int) -> int:
+    """A message's row in the SQLite index (migration 0007): FTS5 finds a row by its rowid
+    only; by the unindexed chat_id and seq columns it reads the whole table."""
+    return chat_id << 32 | seq
+
+
 class SqliteSearch:
     async def index(self, txn: Txn, chat_id: int, seq: int, text: str | None) -> None:
         await self.remove(txn, chat_id, seq)
         if text:
             await txn.execute(
-                "INSERT INTO message_search (stems, chat_id, seq) VALUES ($1, $2, $3)",
+                "INSERT INTO message_search (rowid, stems, chat_id, seq) VALUES ($1, $2, $3, $4)",
+                _rowid(chat_id, seq),
                 " ".join(stems(text)),
                 chat_id,
                 seq,
             )
 
     async def remove(self, txn: Txn, chat_id: int, seq: int) -> None:
-        await txn.execute(
-            "DELETE FROM message_search WHERE chat_id = $1 AND seq = $2", chat_id, seq
-        )
+        await txn.execute("DELETE FROM message_search WHERE rowid = $1", _rowid(chat_id, seq))
 
     async def find(
         self, txn: Txn, account_id: int, query: str, chat_id: int | None, limit: int
