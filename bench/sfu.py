@@ -44,7 +44,6 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import importlib
 import itertools
 import json
 import os
@@ -59,11 +58,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 import orjson
 
+from bench import report
 from bench.baselines import janus
 from bench.procstat import ProcSample, sample
 from bench.profile import sampled, top_frames
@@ -616,9 +616,19 @@ class Sampler:
         return self.snap
 
 
+class Measured(Protocol):
+    """What ``measure`` reads of a media server (``Server``, or a baseline such as Janus):
+    its process, the processes whose CPU counts as forwarding, and its log."""
+
+    pid: int
+    workers: list[int]
+
+    def log(self) -> str: ...
+
+
 def measure(
     procs: LoadProcs,
-    server: Server,
+    server: Measured,
     duration: float,
     args: argparse.Namespace,
     profile: Path | None = None,
@@ -1304,16 +1314,6 @@ def _kbps(stats: dict[str, float]) -> dict[str, float]:
     return {k: round(v / 1000, 1) for k, v in stats.items()}
 
 
-def render_html(out: Path) -> Path | None:
-    """The HTML report next to the JSON, when the renderer (and matplotlib) can be had."""
-    try:
-        report = importlib.import_module("bench.report")
-    except ImportError:  # no renderer or no matplotlib: the JSON is the whole result
-        return None
-    html: Path = report.write([out], out.with_suffix(".html"))
-    return html
-
-
 def main(args: argparse.Namespace) -> dict[str, Any]:
     name = "ramp" if args.ramp else args.sfu_scenario
     if args.ramp:
@@ -1354,6 +1354,5 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         for key, value in result["summary"].items():
             if key not in shown and not key.startswith("best: "):
                 say(f"  {key}: {value}")
-    html = render_html(out)
-    say(f"results: {out}" + (f", {html}" if html else ""))
+    say(f"results: {out}, {report.write([out], out.with_suffix('.html'))}")
     return result
