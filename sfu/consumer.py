@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from sfu.producer import Encoding, Producer, RtpParams
 from sfu.rtp import ExtensionPacker, RtpHeader, parse_rtp
 from sfu.seq import PictureIdMapper, SeqManager, TimestampMapper
-from sfu.vp8 import Vp8Info, parse_vp8, vp8_descriptor
+from sfu.vp8 import Vp8Info, parse_vp8
 
 if TYPE_CHECKING:
     from sfu.peer import Peer
@@ -55,8 +55,11 @@ class Consumer:
         self.preferred = len(LAYERS) - 1
         self.current: Encoding | None = None
         self.target: Encoding | None = None
-        # out seq → what is needed to send that packet again on a NACK.
-        self._sent: list[tuple[int, Encoding, int, int, int, int] | None] = [None] * _SENT_RING
+        # out seq → what is needed to send that packet again on a NACK: (out seq, encoding
+        # index, in seq, timestamp, picture id, TL0PICIDX). Only ints, so the garbage
+        # collector stops tracking these tuples young instead of walking them in every
+        # full collection.
+        self._sent: list[tuple[int, int, int, int, int, int] | None] = [None] * _SENT_RING
         self._last_forward_at = 0.0
         self.packets = 0
         self.bytes = 0
@@ -134,20 +137,20 @@ class Consumer:
             return  # dropped, or older than the switch: not part of this stream
         timestamp = self.timestamps.input(header.timestamp)
         picture_id = tl0 = -1
-        descriptor = None
         pictures = self.pictures
-        if pictures is not None and info is not None and info.picture_id is not None:
-            mapped = pictures.picture_id(info.picture_id)
-            picture_id = -1 if mapped is None else mapped
-            tl0 = -1 if info.tl0picidx is None else pictures.tl0picidx(info.tl0picidx)
-            descriptor = vp8_descriptor(
-                data, header.payload_start, info, mapped, None if tl0 < 0 else tl0
-            )
+        if pictures is not None and info is not None:
+            input_picture_id = info.picture_id
+            if input_picture_id is not None:
+                mapped = pictures.picture_id(input_picture_id)
+                if mapped is not None:
+                    picture_id = mapped
+                if info.tl0picidx is not None:
+                    tl0 = pictures.tl0picidx(info.tl0picidx)
         encoding = self.current
         assert encoding is not None  # only encodings we are on call forward()
         self._sent[sequence % _SENT_RING] = (
             sequence,
-            encoding,
+            encoding.index,
             header.sequence,
             timestamp,
             picture_id,
@@ -155,28 +158,28 @@ class Consumer:
         )
         self._last_forward_at = now
         self.packets += 1
-        self.peer.send_media(self, data, header, sequence, timestamp, descriptor, level, now)
+        self.peer.send_media(
+            self, data, header, sequence, timestamp, info, picture_id, tl0, level, now
+        )
 
     def retransmit(self, sequence: int, now: float) -> None:
         """A NACK from the subscriber: send that packet again, exactly as before."""
         entry = self._sent[sequence % _SENT_RING]
         if entry is None or entry[0] != sequence:
             return
-        _, encoding, input_sequence, timestamp, picture_id, tl0 = entry
-        data = encoding.cache.get(input_sequence)
+        _, index, input_sequence, timestamp, picture_id, tl0 = entry
+        data = self.producer.encodings[index].cache.get(input_sequence)
         if data is None:
             return
         header = parse_rtp(data)
         if header is None:
             return
-        descriptor = None
-        if picture_id >= 0:
+        info = None
+        if picture_id >= 0 or tl0 >= 0:
             info = parse_vp8(data, header.payload_start, header.payload_end)
-            if info is not None:
-                descriptor = vp8_descriptor(
-                    data, header.payload_start, info, picture_id, None if tl0 < 0 else tl0
-                )
-        self.peer.send_media(self, data, header, sequence, timestamp, descriptor, -1, now)
+        self.peer.send_media(
+            self, data, header, sequence, timestamp, info, picture_id, tl0, -1, now
+        )
 
 
 def _packer(params: RtpParams, kind: str) -> ExtensionPacker | None:

@@ -37,6 +37,7 @@ from sfu.rtcp import (
 )
 from sfu.rtp import (
     RtpHeader,
+    copy_payload_into,
     decode_mid,
     decode_rid,
     decode_transport_seq,
@@ -50,6 +51,7 @@ from sfu.rtp import (
 )
 from sfu.seq import KeyFrameRequester
 from sfu.srtp import SrtpPair
+from sfu.vp8 import Vp8Info, patch_vp8_descriptor
 
 if TYPE_CHECKING:
     from sfu.router import Room, Router
@@ -247,35 +249,63 @@ class Peer:
         header: RtpHeader,
         sequence: int,
         timestamp: int,
-        descriptor: bytes | None,
+        info: Vp8Info | None,
+        picture_id: int,
+        tl0picidx: int,
         level: int,
         now: float,
     ) -> None:
-        """Rewrite one packet for ``consumer`` and send it: the per-subscriber hot path."""
+        """Rewrite one packet for ``consumer`` and send it: the per-subscriber hot path.
+
+        The new header goes into the SRTP session's buffer, the payload after it, then the
+        VP8 picture id and TL0PICIDX (-1: keep) are patched there and it is protected in
+        place."""
         send = self._send
         srtp = self.srtp
         if send is None or srtp is None:
             return
+        out = srtp.out
         params = consumer.params
         self._transport_seq = transport_seq = (self._transport_seq + 1) & 0xFFFF
         packer = consumer.packer
-        if packer is not None:
-            extensions = packer.pack(
-                transport_seq, now, level >= 0 and level < 127, level if level >= 0 else 127
-            )
+        if packer is not None and not header.csrc_count:
+            marker_payload_type = (0x80 if header.marker else 0) | params.payload_type
+            if level < 0:
+                pos = packer.pack_header_into(
+                    out, marker_payload_type, sequence, timestamp, consumer.ssrc, transport_seq, now
+                )
+            else:
+                pos = packer.pack_header_into(
+                    out,
+                    marker_payload_type,
+                    sequence,
+                    timestamp,
+                    consumer.ssrc,
+                    transport_seq,
+                    now,
+                    level < 127,
+                    level,
+                )
+            size = copy_payload_into(out, pos, data, header)
         else:
-            extensions = encode_extensions(self._extensions(params, transport_seq, level, now))
-        size = rewrite_into(
-            srtp.out,
-            data,
-            header,
-            ssrc=consumer.ssrc,
-            sequence=sequence,
-            timestamp=timestamp,
-            payload_type=params.payload_type,
-            extensions=extensions,
-            descriptor=descriptor,
-        )
+            extensions = (
+                packer.pack(transport_seq, now, 0 <= level < 127, level if level >= 0 else 127)
+                if packer is not None
+                else encode_extensions(self._extensions(params, transport_seq, level, now))
+            )
+            size = rewrite_into(
+                out,
+                data,
+                header,
+                consumer.ssrc,
+                sequence,
+                timestamp,
+                params.payload_type,
+                extensions,
+            )
+            pos = size - (header.payload_end - header.payload_start)
+        if info is not None and (picture_id >= 0 or tl0picidx >= 0):
+            patch_vp8_descriptor(out, pos, info, picture_id, tl0picidx)
         if params.ext_transport_cc:
             self.estimator.history.record(transport_seq, now, size)
         protected = srtp.protect_out(size)

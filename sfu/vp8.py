@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["Vp8Info", "h264_is_keyframe", "parse_vp8", "rewrite_vp8", "vp8_descriptor"]
+__all__ = [
+    "Vp8Info",
+    "h264_is_keyframe",
+    "parse_vp8",
+    "patch_vp8_descriptor",
+    "rewrite_vp8",
+    "vp8_descriptor",
+]
 
 # X byte, I|L|T|K byte, picture id (15 or 7 bits), TL0PICIDX when present
 _HEAD_15 = struct.Struct("!BBH")
@@ -16,6 +23,7 @@ _HEAD_15_TL0 = struct.Struct("!BBHB")
 _HEAD_7 = struct.Struct("!BBB")
 _HEAD_7_TL0 = struct.Struct("!BBBB")
 _BYTES = [bytes((i,)) for i in range(256)]
+_PACK_U16_INTO = struct.Struct("!H").pack_into
 
 
 class Vp8Info:
@@ -163,6 +171,25 @@ def vp8_descriptor(
         return _HEAD_7.pack(data[start], data[start + 1], picture_id & 0x7F) + data[start + 3 : end]
     head = _HEAD_7_TL0.pack(data[start], data[start + 1], picture_id & 0x7F, tl0picidx & 0xFF)
     return head + data[start + 4 : end]
+
+
+def patch_vp8_descriptor(
+    out: memoryview, start: int, info: Vp8Info, picture_id: int, tl0picidx: int
+) -> None:
+    """Replace the picture id and TL0PICIDX of the descriptor already copied to
+    ``out[start:]`` (what ``vp8_descriptor`` does, in place; -1 leaves a field as it is)."""
+    pos = start + 2
+    if info.picture_id is not None:
+        if info.picture_id_15bit:
+            if picture_id >= 0:
+                _PACK_U16_INTO(out, pos, 0x8000 | (picture_id & 0x7FFF))
+            pos += 2
+        else:
+            if picture_id >= 0:
+                out[pos] = picture_id & 0x7F
+            pos += 1
+    if tl0picidx >= 0 and info.tl0picidx is not None:
+        out[pos] = tl0picidx & 0xFF
 
 
 def rewrite_vp8(

@@ -442,6 +442,45 @@ def test_packer_matches_encode_extensions(tseq: int, send_time: float, mid: str)
     assert packer.pack(tseq, send_time) == expected
 
 
+@hsettings
+@given(
+    st.integers(0, 0xFFFF),
+    st.floats(0, 1e6),
+    st.booleans(),
+    st.integers(0, 127),
+    st.booleans(),
+    st.integers(0, 0xFFFFFFFF),
+)
+def test_packer_writes_the_header_rewrite_writes(
+    tseq: int, send_time: float, audio: bool, level: int, marker: bool, timestamp: int
+) -> None:
+    packer = ExtensionPacker(
+        mid_id=MID,
+        mid="1",
+        abs_send_time_id=ABS_SEND_TIME,
+        transport_cc_id=TRANSPORT_CC,
+        audio_level_id=AUDIO_LEVEL if audio else None,
+    )
+    data = RtpPacket(payload_type=111, marker=int(marker), payload=b"opus").serialize()
+    header = parsed(data)
+    block = packer.pack(tseq, send_time, True, level)
+    expected = rewrite(
+        data,
+        header,
+        ssrc=5,
+        sequence=70000,
+        timestamp=timestamp,
+        payload_type=111,
+        extensions=block,
+    )
+    out = bytearray(len(expected))
+    size = packer.pack_header_into(
+        memoryview(out), header.marker << 7 | 111, 70000, timestamp, 5, tseq, send_time, True, level
+    )
+    assert size == len(expected) - len(b"opus")
+    assert out[:size] == expected[:size]
+
+
 def test_packer_block_read_by_aiortc() -> None:
     packer = ExtensionPacker(
         mid_id=MID,

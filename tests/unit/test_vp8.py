@@ -15,7 +15,14 @@ from av import VideoFrame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sfu.vp8 import Vp8Info, h264_is_keyframe, parse_vp8, rewrite_vp8, vp8_descriptor
+from sfu.vp8 import (
+    Vp8Info,
+    h264_is_keyframe,
+    parse_vp8,
+    patch_vp8_descriptor,
+    rewrite_vp8,
+    vp8_descriptor,
+)
 
 hsettings = settings(database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -244,6 +251,11 @@ def test_rewrite_agrees_with_aiortc(
     assert vp8_descriptor(payload, 0, info, None, None) == payload[: info.descriptor_len]
     only_tl0 = vp8_descriptor(payload, 0, info, None, new_tl0picidx)
     assert VpxPayloadDescriptor.parse(only_tl0)[0].picture_id == picture_id
+    # The send path patches a copied payload in place: the same bytes.
+    for new in ((new_picture_id, new_tl0picidx), (-1, new_tl0picidx), (new_picture_id, -1)):
+        patched = bytearray(payload)
+        patch_vp8_descriptor(memoryview(patched), 0, info, *new)
+        assert patched == rewrite_vp8(payload, 0, info, *(None if v < 0 else v for v in new))
 
 
 @hsettings
