@@ -17,22 +17,20 @@ _HISTORY = 1 << 14
 
 
 class SendHistory:
-    """What we sent, by transport-wide sequence number: when and how big."""
+    """What we sent, by transport-wide sequence number: when and how big (a ring indexed
+    by ``sequence & MASK``)."""
 
-    __slots__ = ("_sent_at", "_size")
+    MASK = _HISTORY - 1
+    __slots__ = ("sent_at", "sizes")
 
     def __init__(self) -> None:
-        self._sent_at = [0.0] * _HISTORY
-        self._size = [0] * _HISTORY
+        self.sent_at = [0.0] * _HISTORY
+        self.sizes = [0] * _HISTORY
 
     def record(self, sequence: int, now: float, size: int) -> None:
-        index = sequence & (_HISTORY - 1)
-        self._sent_at[index] = now
-        self._size[index] = size
-
-    def lookup(self, sequence: int) -> tuple[float, int]:
-        index = sequence & (_HISTORY - 1)
-        return self._sent_at[index], self._size[index]
+        index = sequence & self.MASK
+        self.sent_at[index] = now
+        self.sizes[index] = size
 
 
 class Estimator:
@@ -55,26 +53,26 @@ class Estimator:
             return max(MIN_BPS, min(self.remb_bps, MAX_BPS))
         return self.bps
 
-    def feedback(self, packets: list[tuple[int, float | None]], now: float) -> None:
-        """Arrivals for our packets: (transport sequence, arrival time in s or None=lost)."""
+    def feedback(self, packets: list[tuple[int, int | None]], now: float) -> None:
+        """Arrivals for our packets, from one transport-cc feedback: (transport sequence,
+        arrival in µs on the receiver's clock, or None: lost)."""
         if not packets:
             return
-        lost = sum(1 for _, arrived in packets if arrived is None)
         received = [(seq, at) for seq, at in packets if at is not None]
-        self.loss = lost / len(packets)
+        self.loss = (len(packets) - len(received)) / len(packets)
         acked_bps = 0.0
         delay_growing = False
         if len(received) >= 2:
+            mask = SendHistory.MASK
+            sent_at = self.history.sent_at
             first_seq, first_at = received[0]
             last_seq, last_at = received[-1]
-            sent_first, _ = self.history.lookup(first_seq)
-            sent_last, _ = self.history.lookup(last_seq)
-            span = last_at - first_at
+            span = (last_at - first_at) / 1e6
             if span > 0.005:
-                size = sum(self.history.lookup(seq)[1] for seq, _ in received[1:])
-                acked_bps = size * 8 / span
+                sizes = self.history.sizes
+                acked_bps = sum([sizes[seq & mask] for seq, _ in received[1:]]) * 8 / span
             # Arrivals spread out more than sends did: a queue is filling somewhere.
-            delay_growing = (last_at - first_at) - (sent_last - sent_first) > 0.03
+            delay_growing = span - (sent_at[last_seq & mask] - sent_at[first_seq & mask]) > 0.03
         elapsed = min(1.0, max(0.0, now - self._last_update)) if self._last_update else 0.1
         self._last_update = now
         if self.loss > 0.10:

@@ -227,18 +227,13 @@ class Peer:
             elif isinstance(packet, Remb):
                 self.estimator.remb(packet.bitrate, now)
             elif isinstance(packet, TransportCc):
-                self._transport_feedback(packet, now)
+                # Arrival times are relative to the feedback's reference time; the
+                # estimator only compares them with each other.
+                self.estimator.feedback(packet.packets, now)
             elif isinstance(packet, SenderReport):
                 self._sr_received[packet.ssrc] = ((packet.ntp >> 16) & 0xFFFFFFFF, now)
             elif isinstance(packet, ReceiverReport):
                 pass
-
-    def _transport_feedback(self, packet: TransportCc, now: float) -> None:
-        base = packet.reference_time * 64_000  # µs
-        arrivals: list[tuple[int, float | None]] = []
-        for sequence, delta in packet.packets:
-            arrivals.append((sequence, None if delta is None else (base + delta) / 1e6))
-        self.estimator.feedback(arrivals, now)
 
     # --- media out ------------------------------------------------------------------------
 
