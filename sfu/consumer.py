@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING
 from sfu.producer import Encoding, Producer, RtpParams
 from sfu.rtp import ExtensionPacker, RtpHeader, parse_rtp
 from sfu.seq import PictureIdMapper, SeqManager, TimestampMapper
+from sfu.srtp import RETRANSMIT_WINDOW
 from sfu.vp8 import Vp8Info, parse_vp8
 
 if TYPE_CHECKING:
     from sfu.peer import Peer
 
 LAYERS = ("low", "medium", "high")
-_SENT_RING = 512
+_SENT_RING = RETRANSMIT_WINDOW  # what the send session can protect again
 
 
 class Consumer:

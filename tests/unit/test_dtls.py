@@ -28,7 +28,7 @@ from OpenSSL import SSL
 from pylibsrtp import Policy, Session
 
 from sfu.dtls import Certificate, DtlsServer, DtlsState
-from sfu.srtp import SrtpPair, SrtpProfile, key_lengths
+from sfu.srtp import RETRANSMIT_WINDOW, SrtpPair, SrtpProfile, key_lengths
 
 hsettings = settings(
     database=None,
@@ -510,6 +510,16 @@ def test_retransmission_can_be_protected_again(
         if i != 5:
             assert browser_rx.unprotect(data) == packets[i]
     assert browser_rx.unprotect(again) == packets[5]
+
+
+def test_a_retransmission_is_protected_as_far_back_as_consumers_keep_packets(
+    srtp_setup: tuple[SrtpPair, Session, Session],
+) -> None:
+    pair, _, browser_rx = srtp_setup
+    packets = [rtp_packet(seq, ssrc=0xABC) for seq in range(RETRANSMIT_WINDOW + 1)]
+    protected = [pair.protect_rtp(p) for p in packets]
+    assert pair.protect_rtp(packets[1]) == protected[1]  # the oldest a consumer keeps
+    assert browser_rx.unprotect(protected[1]) == packets[1]
 
 
 def test_srtp_pair_refuses_wrong_keys() -> None:
