@@ -11,16 +11,16 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from sfu.rtp import (
     ExtensionPacker,
+    copy_payload_into,
     encode_abs_send_time,
     encode_transport_seq,
     parse_rtp,
     read_extension,
     rewrite,
-    rewrite_into,
     write_header,
 )
 from sfu.seq import PictureIdMapper, SeqManager, TimestampMapper
-from sfu.vp8 import parse_vp8, vp8_descriptor
+from sfu.vp8 import parse_vp8, patch_vp8_descriptor, vp8_descriptor
 
 MID, ABS_SEND_TIME, TRANSPORT_CC = 4, 2, 3  # the ids Chromium offers
 
@@ -86,8 +86,9 @@ def test_rewrite(benchmark: BenchmarkFixture) -> None:
 
 
 def test_rewrite_packed(benchmark: BenchmarkFixture) -> None:
-    """The same as the send path does it: the extension block from ``ExtensionPacker``,
-    written into the buffer the packet is protected in."""
+    """The same as the send path does it, into the buffer the packet is protected in:
+    header and extension block in one ``ExtensionPacker`` call, the payload copied after
+    it, picture id and TL0PICIDX patched there."""
     header = parse_rtp(PACKET)
     assert header is not None
     info = parse_vp8(PACKET, header.payload_start, header.payload_end)
@@ -95,28 +96,21 @@ def test_rewrite_packed(benchmark: BenchmarkFixture) -> None:
     packer = ExtensionPacker(
         mid_id=MID, mid="3", abs_send_time_id=ABS_SEND_TIME, transport_cc_id=TRANSPORT_CC
     )
-
     out = memoryview(bytearray(1500))
 
     def run() -> int:
-        return rewrite_into(
-            out,
-            PACKET,
-            header,
-            ssrc=0xCAFEBABE,
-            sequence=7,
-            timestamp=90000,
-            payload_type=96,
-            extensions=packer.pack(501, 1.25),
-            descriptor=vp8_descriptor(PACKET, header.payload_start, info, 300, 9),
-        )
+        pos = packer.pack_header_into(out, 96, 7, 90000, 0xCAFEBABE, 501, 1.25)
+        size = copy_payload_into(out, pos, PACKET, header)
+        patch_vp8_descriptor(out, pos, info, 300, 9)
+        return size
 
     assert benchmark(run) == 1200
 
 
 def test_forward_one_packet(benchmark: BenchmarkFixture) -> None:
-    """Everything done per packet before SRTP: parse, descriptor, the three mappers, the
-    extension block and the rewrite (parse and descriptor are shared by all consumers)."""
+    """Everything done per packet before SRTP: parse, descriptor, the three mappers and
+    the rewrite as in ``test_rewrite_packed`` (parse and descriptor are shared by all
+    consumers)."""
     seq = SeqManager(initial_output=0)
     timestamps = TimestampMapper(initial_output=0)
     pictures = PictureIdMapper(initial_picture_id=0, initial_tl0picidx=0)
@@ -136,18 +130,11 @@ def test_forward_one_packet(benchmark: BenchmarkFixture) -> None:
         picture_id = pictures.picture_id(info.picture_id)
         assert sequence is not None and picture_id is not None
         transport_seq += 1
-        return rewrite_into(
-            out,
-            PACKET,
-            header,
-            ssrc=0xCAFEBABE,
-            sequence=sequence,
-            timestamp=timestamps.input(header.timestamp),
-            payload_type=96,
-            extensions=packer.pack(transport_seq, 1.25),
-            descriptor=vp8_descriptor(
-                PACKET, header.payload_start, info, picture_id, pictures.tl0picidx(info.tl0picidx)
-            ),
+        pos = packer.pack_header_into(
+            out, 96, sequence, timestamps.input(header.timestamp), 0xCAFEBABE, transport_seq, 1.25
         )
+        size = copy_payload_into(out, pos, PACKET, header)
+        patch_vp8_descriptor(out, pos, info, picture_id, pictures.tl0picidx(info.tl0picidx))
+        return size
 
     assert benchmark(run) == 1200
