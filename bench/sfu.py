@@ -739,6 +739,12 @@ def _window(
     load_util = load_cpu / elapsed
     if load_util > 0.9 * len(end):
         notes.append("load processes near 100% CPU: the harness may limit the result")
+    if events["overruns"]:
+        notes.append(
+            f"SUSPECT: publishers' pacers stalled {events['overruns']} times for over 0.25 s "
+            "(the machine or the load processes fell behind): loss, jitter and layers show "
+            "the stalls"
+        )
     return Window(
         subscribers=len(details),
         duration_s=round(elapsed, 3),
@@ -1246,6 +1252,7 @@ def window_summary(window: dict[str, Any]) -> dict[str, Any]:
         "worker RSS MiB": round(sum(window["worker_rss_bytes"]) / 2**20, 1),
         "load processes (cores)": window["load_cpu_util"],
         "server tracebacks": window["server_tracebacks"],
+        "notes": "; ".join(window["notes"]),
     }
 
 
