@@ -241,6 +241,8 @@ async def test_two_people_talk_live(
     await asyncio.sleep(max(0.0, replied_at + EDIT_WINDOW_S + 1 - time.monotonic()))
     await act(student, "Во сколько сбор?", "Изменить")
     box = student.get_by_label("Сообщение", exact=True)
+    # The composer takes the old text after a render: typing before that would be replaced.
+    await expect(box).to_have_value("Во сколько сбор?")
     await box.fill("Во сколько сбор у школы?")
     await box.press("Enter")
     await expect(student.get_by_role("alert")).to_contain_text(
