@@ -608,7 +608,7 @@ def load_summary(r: dict[str, Any]) -> dict[str, Any]:
         "server CPU (% of a core)": r["server_cpu_pct"],
         "memory per connection (KiB)": r["memory_per_connection_kib"],
         "server RSS peak (MiB)": r["server_rss_mib_peak"],
-        "load processes CPU (% of a core)": sum(r["load_procs_cpu_pct"]),
+        "load processes CPU (% of a core)": round(sum(r["load_procs_cpu_pct"]), 1),
         "other CPU on the machine (% of a core)": r["other_cpu_pct"],
     }
 
@@ -757,8 +757,8 @@ def ramp_summary(r: dict[str, Any]) -> dict[str, Any]:
         "server CPU there (% of a core)": held.get("server_cpu_pct"),
         "server CPU per delivery there (µs)": held.get("server_cpu_us_per_delivery"),
         "stopped at": r["stopped"],
-        "load processes CPU at the last step (% of a core)": sum(
-            last.get("load_procs_cpu_pct", [])
+        "load processes CPU at the last step (% of a core)": round(
+            sum(last.get("load_procs_cpu_pct", [])), 1
         ),
     }
 

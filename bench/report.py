@@ -17,8 +17,9 @@ a folded table)::
 
 ``summary`` is a flat dict of headline figures, shown as a table in its own order (with
 several files, side by side: one column per file). Each entry of ``plots`` becomes one
-line chart, one line per series; a ``y`` of ``null`` leaves a gap. Plots are PNGs embedded
-as base64, so the page needs nothing else to open.
+line chart, one line per series; a ``y`` of ``null`` leaves a gap; the y axis starts at 0,
+or is logarithmic when the values span more than a factor of 100. Plots are PNGs embedded as
+base64, so the page needs nothing else to open.
 """
 
 from __future__ import annotations
@@ -77,7 +78,12 @@ def plot_png(plot: Plot) -> bytes:
     ax.set_xlabel(plot["x_label"])
     ax.set_ylabel(plot["y_label"])
     ax.grid(alpha=0.3)
-    ax.set_ylim(bottom=0)
+    ys = [y for points in plot["series"].values() for _, y in points if y is not None]
+    # A latency that explodes past a limit would flatten everything below it to the axis.
+    if ys and min(ys) > 0 and max(ys) / min(ys) > 100:
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)
     if plot["series"]:
         ax.legend(fontsize="small")
     buffer = io.BytesIO()
