@@ -1109,11 +1109,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ramp-start", type=int, default=0, help="subscribers of the first step")
     parser.add_argument("--ramp-step", type=int, default=25, help="subscribers added per step")
     parser.add_argument("--ramp-max", type=int, default=400, help="subscribers at most")
-    parser.add_argument(
-        "--vs",
-        choices=["janus"],
-        help="then the same scenario against Janus (bench/baselines/janus.py), and the ratio",
-    )
+    janus.add_arguments(parser)  # --vs janus
     parser.add_argument("--out", type=Path, help="JSON results file (default bench/results/…)")
     parser.add_argument(
         "--profile", type=Path, help="sample the SFU workers with py-spy into PROFILE.workerN.txt"

@@ -68,8 +68,10 @@ def _all_but(folder: str, keep: str) -> str:
     return ",".join(sorted(p.name for p in (MODULES / folder).glob("*.so") if p.name != keep))
 
 
-def write_configs(folder: Path, log: Path) -> None:
-    """janus.jcfg, the videoroom's and the HTTP transport's configuration into ``folder``."""
+def write_configs(folder: Path, log: Path, event_loops: int = 0) -> None:
+    """janus.jcfg, the videoroom's and the HTTP transport's configuration into ``folder``.
+    ``event_loops`` 0 is Janus's default, a media loop thread per handle; N shares N loops."""
+    loops = f"\n    event_loops = {event_loops}" if event_loops else ""
     (folder / "janus.jcfg").write_text(
         f"""general: {{
     configs_folder = "{folder}"
@@ -81,7 +83,7 @@ def write_configs(folder: Path, log: Path) -> None:
     log_to_file = "{log}"
     debug_level = 4
     session_timeout = 0
-    hide_dependencies = true
+    hide_dependencies = true{loops}
 }}
 nat: {{
     ice_lite = true
@@ -137,13 +139,13 @@ def compile_shim(folder: Path) -> Path:
 class Janus:
     """The Janus process, configured in ``workdir/janus`` and logging there."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, event_loops: int = 0) -> None:
         if not JANUS.exists():
             raise RuntimeError(MISSING)
         folder = workdir / "janus"
         folder.mkdir(parents=True, exist_ok=True)
         self.log_path = folder / "janus.log"
-        write_configs(folder, self.log_path)
+        write_configs(folder, self.log_path, event_loops)
         env = os.environ | {"LD_PRELOAD": str(compile_shim(folder))}
         self._stderr = (folder / "stderr.log").open("w")
         self.process = subprocess.Popen(
@@ -384,6 +386,20 @@ class JanusPeer(RtcPeer):
 SCENARIOS = ("one-to-many", "rooms")
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--vs",
+        choices=["janus"],
+        help="then the same scenario against Janus (bench/baselines/janus.py), and the ratio",
+    )
+    parser.add_argument(
+        "--janus-event-loops",
+        type=int,
+        default=0,
+        help="Janus's event_loops: 0 (its default) runs a media thread per handle, N shares N",
+    )
+
+
 def check(args: argparse.Namespace) -> None:
     """Before anything runs: what ``--vs janus`` can compare."""
     if args.ramp or args.sfu_scenario not in SCENARIOS:
@@ -406,7 +422,7 @@ def run(args: argparse.Namespace, workdir: Path, parta: dict[str, Any]) -> dict[
         )
         for r in range(1, count + 1)
     ]
-    janus = Janus(workdir)
+    janus = Janus(workdir, args.janus_event_loops)
     try:
         asyncio.run(create_rooms(janus.url, [room.lesson_id for room in rooms], bitrate=0))
         plan = sfu.cast(args, rooms)
@@ -430,7 +446,8 @@ def run(args: argparse.Namespace, workdir: Path, parta: dict[str, Any]) -> dict[
             "publishers": publishers,
             "subscribers": subscribers,
             "bound": bound,
-            "threads": threads,  # Janus runs a media loop per handle by default
+            "event_loops": args.janus_event_loops,
+            "threads": threads,
         },
         "window": window,
         "ratio": round(ours / theirs, 3) if theirs else None,
