@@ -35,11 +35,7 @@ def allocate(budget_bps: int, demands: Sequence[Demand]) -> dict[str, int]:
     chosen: dict[str, int] = {}
     left = budget_bps
     for demand in sorted(demands, key=lambda d: d.priority):
-        present = [i for i, rate in enumerate(demand.bitrates) if rate > 0]
-        wanted = [i for i in present if i <= demand.preferred]
-        if not wanted:
-            # Nothing sent at or below the preference yet: take the lowest that exists.
-            wanted = present[:1] if demand.preferred != PAUSED else []
+        wanted = _wanted(demand)
         layer = PAUSED
         for index in reversed(wanted):
             if demand.bitrates[index] <= left:
@@ -49,3 +45,23 @@ def allocate(budget_bps: int, demands: Sequence[Demand]) -> dict[str, int]:
             left -= demand.bitrates[layer]
         chosen[demand.key] = layer
     return chosen
+
+
+def held_back(demands: Sequence[Demand], chosen: dict[str, int]) -> bool:
+    """Whether the budget, not the preferences, set some track below what it wants. Then we
+    send less than the estimate because it is too low, not because there is nothing more to
+    send, and the estimate must be allowed to grow past what gets through (or a paused track
+    would never come back)."""
+    return any(
+        (wanted := _wanted(demand)) and chosen[demand.key] < wanted[-1] for demand in demands
+    )
+
+
+def _wanted(demand: Demand) -> list[int]:
+    """The layers this track may get, lowest first."""
+    present = [i for i, rate in enumerate(demand.bitrates) if rate > 0]
+    wanted = [i for i in present if i <= demand.preferred]
+    if not wanted:
+        # Nothing sent at or below the preference yet: take the lowest that exists.
+        wanted = present[:1] if demand.preferred != PAUSED else []
+    return wanted

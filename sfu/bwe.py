@@ -5,6 +5,9 @@ feedback tells which of our packets arrived and when: the rate that got through,
 and whether queues are building (arrival spacing growing faster than send spacing). The
 rule is a small AIMD in the spirit of GCC: grow by 8% a second while clean, cut to 85% of
 what got through when delay builds, and by half the loss fraction when losing over 10%.
+Growth is capped by what gets through (probing by use), except while the estimate itself
+holds a track back (``probing``): a subscriber whose video was paused receives only audio,
+and a cap by that would keep the video paused for good.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ class SendHistory:
 
 
 class Estimator:
-    __slots__ = ("_last_update", "_remb_at", "bps", "history", "loss", "remb_bps")
+    __slots__ = ("_last_update", "_remb_at", "bps", "history", "loss", "probing", "remb_bps")
 
     def __init__(self) -> None:
         self.bps = INITIAL_BPS
@@ -43,6 +46,9 @@ class Estimator:
         self.loss = 0.0
         self._last_update = 0.0
         self.history = SendHistory()
+        # Set by layer allocation while the estimate holds some track back: growth is then
+        # not capped by what gets through (we send less only because the estimate is low).
+        self.probing = False
 
     def remb(self, bitrate: int, now: float) -> None:
         self.remb_bps = bitrate
@@ -81,7 +87,7 @@ class Estimator:
             self.bps = int(min(self.bps, 0.85 * acked_bps))
         elif self.loss < 0.02:
             grown = self.bps * (1 + 0.08 * elapsed)
-            if acked_bps:
+            if acked_bps and not self.probing:
                 # Grow only while we actually send near the estimate (probing by use).
                 grown = min(grown, max(self.bps, 1.5 * acked_bps + 100_000))
             self.bps = int(grown)

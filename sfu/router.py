@@ -47,6 +47,7 @@ from sfu.allocator import (
     PRIORITY_SPEAKER,
     Demand,
     allocate,
+    held_back,
 )
 from sfu.consumer import LAYERS
 from sfu.dtls import Certificate
@@ -401,7 +402,9 @@ class Router:
                 priority = PRIORITY_OTHER
             demands.append(Demand(producer_id, priority, consumer.preferred, rates))
             encodings[producer_id] = producer.encodings
-        for producer_id, layer in allocate(budget, demands).items():
+        chosen = allocate(budget, demands)
+        peer.estimator.probing = held_back(demands, chosen)
+        for producer_id, layer in chosen.items():
             consumer = peer.consumers[producer_id]
             consumer.retarget(None if layer == PAUSED else encodings[producer_id][layer], now)
 

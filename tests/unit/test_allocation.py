@@ -11,6 +11,7 @@ from sfu.allocator import (
     PRIORITY_SPEAKER,
     Demand,
     allocate,
+    held_back,
 )
 from sfu.speaker import SpeakerDetector
 
@@ -35,6 +36,20 @@ def test_preference_caps_the_layer_and_off_pauses() -> None:
     # Only the top layer is flowing yet: a thumbnail request still gets something.
     assert allocate(10_000_000, [Demand("t", PRIORITY_OTHER, 0, (0, 0, 1_500_000))]) == {"t": 2}
     assert allocate(10_000_000, [Demand("t", PRIORITY_OTHER, 2, (0, 0, 0))]) == {"t": PAUSED}
+
+
+def test_the_budget_holding_a_track_back_is_told_apart_from_its_preference() -> None:
+    thumbnail = [Demand("t", PRIORITY_OTHER, 0, LADDER)]
+    large = [Demand("t", PRIORITY_OTHER, 2, LADDER)]
+    # Asked for the lowest and got it: sending less than the estimate is by choice.
+    assert not held_back(thumbnail, allocate(10_000_000, thumbnail))
+    assert not held_back(large, allocate(10_000_000, large))
+    # Wants the top layer but the budget gives the middle one, or nothing at all.
+    assert held_back(large, allocate(1_000_000, large))
+    assert held_back(large, allocate(100_000, large))
+    assert not held_back(large, {"t": 2})
+    off = [Demand("t", PRIORITY_OTHER, PAUSED, LADDER)]
+    assert not held_back(off, allocate(100_000, off))
 
 
 def test_the_loudest_voice_becomes_the_speaker_without_flicker() -> None:

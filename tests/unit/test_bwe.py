@@ -39,3 +39,24 @@ def test_arrivals_spreading_out_cut_the_estimate_below_what_got_through() -> Non
     estimator.feedback([(100 + n, n * 10_000) for n in range(20)], 0.2)
     acked = 19 * PACKET * 8 / 0.19
     assert estimator.current(0.2) == int(0.85 * acked)
+
+
+def test_an_estimate_that_holds_video_back_grows_past_what_gets_through() -> None:
+    # Only audio gets through (a paused video track): by use alone the estimate would stay
+    # where it is, so the video would never come back.
+    def clean_second(estimator: Estimator, second: int) -> None:
+        first = second * 50
+        for n in range(50):
+            estimator.history.record(first + n, second + n * 0.02, 100)
+        arrivals = [(first + n, 1_000_000 * second + n * 20_000) for n in range(50)]
+        estimator.feedback(arrivals, second + 1.0)
+
+    stuck, probing = Estimator(), Estimator()
+    stuck.bps = probing.bps = 200_000
+    probing.probing = True
+    for second in range(1, 21):
+        clean_second(stuck, second)
+        clean_second(probing, second)
+    assert stuck.current(21.0) < 200_000 * 1.1
+    # 8% a second for 20 s: past a 500 kbit/s layer.
+    assert probing.current(21.0) > 800_000
