@@ -41,7 +41,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from bench import report
-from bench.procstat import ProcSample, sample
+from bench.procstat import ProcSample, cpu_of_named, sample
 from bench.profile import sampled, top_frames
 from bench.progress import Progress
 
@@ -303,6 +303,7 @@ async def measure(
         series: list[dict[str, float]] = []
         with sampled(pid, profile):
             load_start, start, machine_start = load.samples(), sample(pid), machine_busy()
+            db_start = cpu_of_named("postgres") if db else 0.0
             began = time.monotonic()
             load.send({"cmd": "start", "duration": args.duration})
             previous, previous_at = start, began
@@ -320,6 +321,7 @@ async def measure(
                     f"server CPU {used:.0%} · RSS {now.rss_bytes / 2**20:.0f} MiB"
                 )
             end, load_end, machine_end = sample(pid), load.samples(), machine_busy()
+            db_cpu_s = cpu_of_named("postgres") - db_start if db else 0.0
             window_s = time.monotonic() - began
             load_avg.append(os.getloadavg()[0])
         progress.update(f"{label}{connected} clients · catching up and checking…")
@@ -355,6 +357,7 @@ async def measure(
         memory=(idle.rss_bytes, start.rss_bytes, after.rss_bytes),
         load_cpu=(load_start, load_end),
         machine_cpu_s=machine_end - machine_start,
+        db_cpu_s=db_cpu_s,
         series=series,
         server_log=server_log,
         load_avg=load_avg,
@@ -391,6 +394,7 @@ def _summarise(
     server_log: str,
     load_avg: list[float],
     machine_cpu_s: float,
+    db_cpu_s: float,
 ) -> dict[str, Any]:
     check = verify(posts, clients)
     # A post cut by a drop is sent again after the reconnect with its first stamp: its
@@ -478,7 +482,12 @@ def _summarise(
         # The whole machine's busy CPU in the window (100% = one core), and what of it was
         # neither the server nor the load processes (PostgreSQL's backends count there).
         "machine_cpu_pct": round(machine_cpu_s / window_s * 100, 1),
-        "other_cpu_pct": round((machine_cpu_s - server_cpu_s - load_cpu_s) / window_s * 100, 1),
+        # PostgreSQL's processes (all of the machine's, so other users' queries count too).
+        "database_cpu_pct": round(db_cpu_s / window_s * 100, 1),
+        "database_cpu_us_per_delivery": round(db_cpu_s / max(deliveries, 1) * 1e6, 1),
+        "other_cpu_pct": round(
+            (machine_cpu_s - server_cpu_s - load_cpu_s - db_cpu_s) / window_s * 100, 1
+        ),
         "errors": errors,
         "error_samples": [s for r in reports for s in r["error_samples"]][:20],
         "check": check,
@@ -524,7 +533,9 @@ def _print(result: dict[str, Any], out: Path) -> None:
          f"{r['server_rss_mib_peak']} / {r['server_rss_mib_end']} MiB"),
         ("load processes CPU", " ".join(f"{x}%" for x in r["load_procs_cpu_pct"])),
         ("machine load avg (before / after)", " / ".join(map(str, r["machine_load_avg"]))),
-        ("machine CPU (all / not ours)", f"{r['machine_cpu_pct']}% / {r['other_cpu_pct']}%"),
+        ("machine CPU (all / PostgreSQL / other)", f"{r['machine_cpu_pct']}% / "
+         f"{r['database_cpu_pct']}% ({r['database_cpu_us_per_delivery']} µs per delivery) / "
+         f"{r['other_cpu_pct']}%"),
         ("SDK filtered: stale / gaps",
          "{} / {} while reconnecting, {} / {} while connected".format(
              r["wire_stale_events"][0], r["wire_gaps"][0],
@@ -591,6 +602,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_summary(r: dict[str, Any]) -> dict[str, Any]:
     lat, check = r["latency_ms"], r["check"]
+    postgres = r["database"] == "postgresql"
     return {
         "database": r["database"],
         "clients / chats": f"{r['clients']} / {r['chats']}",
@@ -609,6 +621,10 @@ def load_summary(r: dict[str, Any]) -> dict[str, Any]:
         "memory per connection (KiB)": r["memory_per_connection_kib"],
         "server RSS peak (MiB)": r["server_rss_mib_peak"],
         "load processes CPU (% of a core)": round(sum(r["load_procs_cpu_pct"]), 1),
+        "PostgreSQL CPU (% of a core)": r["database_cpu_pct"] if postgres else None,
+        "PostgreSQL CPU per delivery (µs)": (
+            r["database_cpu_us_per_delivery"] if postgres else None
+        ),
         "other CPU on the machine (% of a core)": r["other_cpu_pct"],
     }
 

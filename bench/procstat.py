@@ -31,3 +31,20 @@ def sample(pid: int) -> ProcSample:
                 rss = int(line.split()[1]) * 1024
                 break
     return ProcSample(utime / _TICKS, stime / _TICKS, rss)
+
+
+def cpu_of_named(name: str) -> float:
+    """CPU seconds used so far by every process whose command name is ``name`` (e.g. the
+    PostgreSQL server's backends); processes that end meanwhile are skipped."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm", encoding="utf-8") as f:
+                if f.read().strip() != name:
+                    continue
+            total += sample(int(entry)).cpu_s
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
