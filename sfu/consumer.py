@@ -129,10 +129,16 @@ class Consumer:
     # --- the hot path ---------------------------------------------------------------------
 
     def forward(
-        self, data: bytes, header: RtpHeader, info: Vp8Info | None, level: int, now: float
+        self,
+        data: bytes,
+        header: RtpHeader,
+        payload: memoryview,
+        info: Vp8Info | None,
+        level: int,
+        now: float,
     ) -> None:
-        """Forward one packet of the encoding we are on; ``level`` is its audio level in
-        -dBov (-1: none), read once for all consumers."""
+        """Forward one packet of the encoding we are on; ``payload`` (padding left out) and
+        ``level``, its audio level in -dBov (-1: none), are read once for all consumers."""
         sequence = self.sequences.input(header.sequence)
         if sequence is None:
             return  # dropped, or older than the switch: not part of this stream
@@ -160,7 +166,7 @@ class Consumer:
         self._last_forward_at = now
         self.packets += 1
         self.peer.send_media(
-            self, data, header, sequence, timestamp, info, picture_id, tl0, level, now
+            self, data, header, payload, sequence, timestamp, info, picture_id, tl0, level, now
         )
 
     def retransmit(self, sequence: int, now: float) -> None:
@@ -178,8 +184,9 @@ class Consumer:
         info = None
         if picture_id >= 0 or tl0 >= 0:
             info = parse_vp8(data, header.payload_start, header.payload_end)
+        payload = memoryview(data)[header.payload_start : header.payload_end]
         self.peer.send_media(
-            self, data, header, sequence, timestamp, info, picture_id, tl0, -1, now
+            self, data, header, payload, sequence, timestamp, info, picture_id, tl0, -1, now
         )
 
 

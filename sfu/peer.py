@@ -37,7 +37,6 @@ from sfu.rtcp import (
 )
 from sfu.rtp import (
     RtpHeader,
-    copy_payload_into,
     decode_mid,
     decode_rid,
     decode_transport_seq,
@@ -242,6 +241,7 @@ class Peer:
         consumer: Consumer,
         data: bytes,
         header: RtpHeader,
+        payload: memoryview,
         sequence: int,
         timestamp: int,
         info: Vp8Info | None,
@@ -252,9 +252,9 @@ class Peer:
     ) -> None:
         """Rewrite one packet for ``consumer`` and send it: the per-subscriber hot path.
 
-        The new header goes into the SRTP session's buffer, the payload after it, then the
-        VP8 picture id and TL0PICIDX (-1: keep) are patched there and it is protected in
-        place."""
+        The new header goes into the SRTP session's buffer, the payload (``data``'s, padding
+        left out, as a view) after it, then the VP8 picture id and TL0PICIDX (-1: keep) are
+        patched there and it is protected in place."""
         send = self._send
         srtp = self.srtp
         if send is None or srtp is None:
@@ -281,7 +281,9 @@ class Peer:
                     level < 127,
                     level,
                 )
-            size = copy_payload_into(out, pos, data, header)
+            size = pos + len(payload)
+            # A slice assignment of another length than the target's raises: it does not fit.
+            out[pos:size] = payload
         else:
             extensions = (
                 packer.pack(transport_seq, now, 0 <= level < 127, level if level >= 0 else 127)

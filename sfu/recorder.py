@@ -74,7 +74,13 @@ class _AudioTap:
         encoding.consumers.append(cast("Consumer", self))
 
     def forward(
-        self, data: bytes, header: RtpHeader, info: Vp8Info | None, level: int, now: float
+        self,
+        data: bytes,
+        header: RtpHeader,
+        payload: memoryview,
+        info: Vp8Info | None,
+        level: int,
+        now: float,
     ) -> None:
         packets = self.packets
         if len(packets) < MAX_PACKETS:
@@ -96,7 +102,13 @@ class _VideoTap:
         self.packets: list[VideoItem | None] = []
 
     def forward(
-        self, data: bytes, header: RtpHeader, info: Vp8Info | None, level: int, now: float
+        self,
+        data: bytes,
+        header: RtpHeader,
+        payload: memoryview,
+        info: Vp8Info | None,
+        level: int,
+        now: float,
     ) -> None:
         packets = self.packets
         if len(packets) < MAX_PACKETS:
