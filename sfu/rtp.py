@@ -10,6 +10,7 @@ logs or allocates per-packet dictionaries.
 from __future__ import annotations
 
 import struct
+from array import array
 from collections.abc import Sequence
 
 __all__ = [
@@ -594,7 +595,8 @@ class RtpCache:
         if size <= 0 or size & (size - 1) or size > 32768:
             raise ValueError("size must be a power of two up to 32768")
         self._mask = size - 1
-        self._sequences = [-1] * size
+        # An array: the garbage collector does not walk it (the packets' list it must).
+        self._sequences = array("l", [-1]) * size
         self._data: list[bytes | None] = [None] * size
         self._highest = -1
 
@@ -631,6 +633,6 @@ class RtpCache:
 
     def clear(self) -> None:
         size = self._mask + 1
-        self._sequences = [-1] * size
+        self._sequences = array("l", [-1]) * size
         self._data = [None] * size
         self._highest = -1
