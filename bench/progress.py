@@ -20,16 +20,18 @@ class Progress:
 
     def update(self, text: str) -> None:
         if self._tty:
-            self._stream.write("\r" + text.ljust(self._width))
-            self._width = len(text)
+            # Padded to the widest line so far, so no tail of a longer one stays visible.
+            line = text.ljust(self._width)
+            self._stream.write("\r" + line)
+            self._width = len(line)
         elif time.monotonic() - self._logged_at >= self.LOG_EVERY_S:
             self._logged_at = time.monotonic()
             self._stream.write(text + "\n")
         self._stream.flush()
 
     def done(self) -> None:
-        """Ends the line so that what is printed next starts on its own."""
+        """Clears the line, so that what is printed next starts on an empty one."""
         if self._tty and self._width:
-            self._stream.write("\n")
+            self._stream.write("\r" + " " * self._width + "\r")
             self._stream.flush()
         self._width = 0
