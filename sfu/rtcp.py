@@ -64,6 +64,7 @@ MAX_TCC_STATUSES = 4096
 
 _HEADER = struct.Struct("!BBH")
 _U32 = struct.Struct("!I")
+_I16 = struct.Struct("!h")
 _TWO_SSRC = struct.Struct("!II")
 _SENDER_INFO = struct.Struct("!IQIII")  # ssrc, ntp, rtp timestamp, packets, octets
 _BLOCK = struct.Struct("!IIIIII")  # ssrc, fraction|lost, highest, jitter, lsr, dlsr
@@ -320,6 +321,24 @@ def _parse_bye(data: bytes, start: int, end: int, count: int) -> Bye | None:
     return Bye([_U32.unpack_from(data, start + 4 * i)[0] for i in range(count)])
 
 
+def _vector_table(symbol_bits: int, count: int) -> list[tuple[int, ...]]:
+    """The symbols of every value of ``count`` symbols of ``symbol_bits`` bits, the first in
+    the highest bits; ``()`` for a value holding the reserved symbol 3."""
+    mask = (1 << symbol_bits) - 1
+    table = []
+    for value in range(1 << (symbol_bits * count)):
+        symbols = tuple((value >> (symbol_bits * i)) & mask for i in range(count - 1, -1, -1))
+        table.append(() if 3 in symbols else symbols)
+    return table
+
+
+# Status vector chunks by table, not symbol by symbol: every subscriber's feedback has a
+# status per packet sent to it.
+_SEVEN_ONE_BIT = _vector_table(1, 7)
+_THREE_TWO_BIT = _vector_table(2, 3)
+_FOUR_TWO_BIT = _vector_table(2, 4)
+
+
 def _parse_transport_cc(data: bytes, start: int, end: int) -> TransportCc | None:
     if end - start < 16:
         return None
@@ -340,33 +359,38 @@ def _parse_transport_cc(data: bytes, start: int, end: int) -> TransportCc | None
                 return None
             symbols.extend([symbol] * (chunk & 0x1FFF))
         elif not chunk & 0x4000:  # status vector, 14 one-bit symbols
-            symbols.extend((chunk >> shift) & 0x01 for shift in range(13, -1, -1))
+            symbols += _SEVEN_ONE_BIT[(chunk >> 7) & 0x7F]
+            symbols += _SEVEN_ONE_BIT[chunk & 0x7F]
         else:  # status vector, 7 two-bit symbols
-            for shift in range(12, -1, -2):
-                symbol = (chunk >> shift) & 0x03
-                if symbol == 3:
-                    return None
-                symbols.append(symbol)
-    # Receive deltas, one per received packet: 8-bit unsigned or 16-bit signed.
+            head = _THREE_TWO_BIT[(chunk >> 8) & 0x3F]
+            tail = _FOUR_TWO_BIT[chunk & 0xFF]
+            if not head or not tail:
+                return None
+            symbols += head
+            symbols += tail
+    del symbols[status_count:]  # a run may say more than the count
+    # Receive deltas, one per received packet: 8-bit unsigned or 16-bit signed. Every
+    # subscriber sends this ten times a second, with one status per packet we sent it.
     packets: list[tuple[int, int | None]] = []
+    append = packets.append
     arrival = 0
-    for index in range(status_count):
-        symbol = symbols[index]
-        sequence = (base_seq + index) & 0xFFFF
-        if symbol == 0:
-            packets.append((sequence, None))
-            continue
+    sequence = base_seq
+    for symbol in symbols:
         if symbol == 1:
             if pos >= end:
                 return None
             arrival += data[pos] * 250
             pos += 1
+            append((sequence & 0xFFFF, arrival))
+        elif symbol == 0:
+            append((sequence & 0xFFFF, None))
         else:
             if pos + 2 > end:
                 return None
-            arrival += int.from_bytes(data[pos : pos + 2], "big", signed=True) * 250
+            arrival += _I16.unpack_from(data, pos)[0] * 250
             pos += 2
-        packets.append((sequence, arrival))
+            append((sequence & 0xFFFF, arrival))
+        sequence += 1
     return TransportCc(sender, media, base_seq, word >> 8, word & 0xFF, packets)
 
 

@@ -466,6 +466,13 @@ def test_two_bit_status_vector_with_large_and_negative_deltas() -> None:
     )
 
 
+def test_two_bit_status_vector_with_reserved_symbol_is_malformed() -> None:
+    # 11 as the first symbol (0xF000: 11 11 00 ...) and as the last (0xC003).
+    assert parse_rtcp(tcc(b"\xf0\x00" + bytes(4), base=0, count=7)) == []
+    assert parse_rtcp(tcc(b"\xc0\x03" + bytes(4), base=0, count=7)) == []
+    assert parse_rtcp(tcc(b"\xc0\x01\x05", base=0, count=7)) != []  # 01 last: fine
+
+
 def test_chrome_packet() -> None:
     # A transport-cc packet sent by Chrome (from pion/rtcp's tests): padding bit set, one
     # received packet 37 ms after the reference time.
