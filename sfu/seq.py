@@ -427,6 +427,8 @@ class KeyFrameRequester:
 
     def due(self, now_ms: int) -> list[int]:
         """SSRCs whose PLI went unanswered for ``retry_ms``: send another now."""
+        if not self._pending:
+            return []  # every peer, every tick: no comprehension for nothing
         due = [s for s, sent in self._pending.items() if now_ms - sent >= self._retry_ms]
         for ssrc in due:
             self._pending[ssrc] = now_ms
