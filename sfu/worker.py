@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import gc
 import logging
 import os
 import resource
@@ -226,6 +227,11 @@ async def run(args: argparse.Namespace) -> None:
     )
     algorithm, value = certificate.fingerprint
     emit("ready", Ready(worker=args.worker, port=port, fingerprint=f"{algorithm} {value}"))
+    # What exists now (modules, the certificate, the loop: ~29,000 objects) lives as long
+    # as the process: out of the collector's sight, a full collection stops walking it
+    # (2.2 ms each). Peers come later and stay collectable.
+    gc.collect()
+    gc.freeze()
 
     def tick() -> None:
         # The clock packets are stamped with (loop.time() is cached per iteration and in
