@@ -136,8 +136,7 @@ class SrtpPair:
         length[0] = size
         if lib.srtp_protect(self._tx_srtp, out.cdata, length):
             raise ValueError("libsrtp could not protect the packet")
-        # Straight from the C array: no memoryview (an object the garbage collector tracks).
-        return ffi.unpack(out.cdata, length[0])  # type: ignore[no-any-return]
+        return out.view[: length[0]].tobytes()
 
     def protect_rtp(self, packet: bytes) -> bytes:
         """An RTP packet as an SRTP packet."""
