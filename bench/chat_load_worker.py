@@ -169,7 +169,10 @@ class LoadProcess:
         work = [self.spawn(self._post_loop(m, end)) for m in self.members]
         work += [self.spawn(self._drop_loop(m, end)) for m in self.members if m.drops]
         watcher = self.spawn(self._watch())
-        await asyncio.gather(*work, return_exceptions=True)
+        for outcome in await asyncio.gather(*work, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                # A client's loop that died stopped posting or dropping: the run must say so.
+                self.error("client_loop", repr(outcome))
         # Every post is answered by now (the SDK retried the cut ones), and every client we
         # dropped is back; the watcher keeps reconnecting clients the server might cut.
         await self._all_online(60)
@@ -195,11 +198,13 @@ class LoadProcess:
             breaks = m.breaks
             sent = time.monotonic()
             post = asyncio.ensure_future(m.client.post(m.chat_id, self._text(cid), client_id=cid))
-            if m.cut_post is not None and not m.cut_post.done():
+            cut = m.cut_post
+            if cut is not None and not cut.done():
                 # Let the request reach the socket, then let the drop loop cut it: the
                 # server has stored the message or not, and the SDK's retry must not matter.
                 await asyncio.sleep(0)
-                m.cut_post.set_result(None)
+                if not cut.done():  # the drop loop stops waiting at the end of the window
+                    cut.set_result(None)
             try:
                 posted = await post
             except ClientError as exc:

@@ -57,7 +57,7 @@ def test_bench_chat_load_smoke_with_drops(tmp_path: Path) -> None:
     assert run["deliveries"] == run["expected_deliveries"] == run["posted"] * 10
     assert run["drops"] > 0 and run["resumes"] == run["drops"]
     assert run["resumed_deliveries"] > 0 and run["latency_ms"]["max"] > 0
-    assert run["server_tracebacks"] == 0
+    assert run["server_tracebacks"] == 0 and run["errors"] == {}
     # The report next to the results: the headline figures and the three plots.
     page = out.with_suffix(".html").read_text()
     assert "latency p99 (ms)" in page and "memory per connection (KiB)" in page
