@@ -112,8 +112,8 @@ class Encoding:
         if self.waiting and (keyframe or producer.kind == "audio"):
             for consumer in self.waiting[:]:
                 consumer.switch(self, header, info, now)
-        # One view of the payload for every consumer to copy from (a view is an object the
-        # garbage collector tracks: one per packet, not one per forwarded packet).
+        # One view of the payload for every consumer to copy from: making and slicing a
+        # view costs ~0.1 us, once per packet rather than once per forwarded packet.
         payload = memoryview(data)[header.payload_start : header.payload_end]
         for consumer in self.consumers:
             consumer.forward(data, header, payload, info, level, now)
