@@ -38,8 +38,14 @@ def load_migrations(dialect: str) -> list[Migration]:
         version, name, only = int(match[1]), match[2], match[3]
         if only is not None and only != dialect:
             continue
-        if version in found and only is None:
-            continue  # a dialect-specific file wins over the shared one
+        if version in found:
+            if found[version].name != name:
+                # Two migrations with one number: one of them would silently never run.
+                raise ValueError(
+                    f"migration {version:04d} is both {found[version].name} and {name}"
+                )
+            if only is None:
+                continue  # a dialect-specific file wins over the shared one
         found[version] = Migration(version, name, entry.read_text(encoding="utf-8"))
     return [found[v] for v in sorted(found)]
 
