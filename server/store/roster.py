@@ -80,11 +80,44 @@ class RosterStore:
             school_id = await self._school(txn, journal_id, plan, counts)
             people = await self._persons(txn, journal_id, plan, counts)
             await self._school_persons(txn, school_id, plan, people, counts)
-            subjects = await self._named(
-                txn, "subjects", school_id, plan.subjects, counts, "subjects"
+            subjects = await self._by_ext_id(
+                txn,
+                "subjects",
+                ("name",),
+                school_id,
+                {e: (name,) for e, name in plan.subjects.items()},
+                counts,
             )
-            classes = await self._classes(txn, school_id, plan, people, counts)
-            groups = await self._groups(txn, school_id, plan, people, subjects, classes, counts)
+            classes = await self._by_ext_id(
+                txn,
+                "classes",
+                ("name", "grade", "teacher_id"),
+                school_id,
+                {
+                    c.id: (
+                        c.name,
+                        c.grade,
+                        people.get(c.class_teacher_id) if c.class_teacher_id else None,
+                    )
+                    for c in plan.classes.values()
+                },
+                counts,
+            )
+            groups = await self._by_ext_id(
+                txn,
+                "groups",
+                ("class_id", "subject_id", "name"),
+                school_id,
+                {
+                    g.id: (
+                        classes.get(g.class_id) if g.class_id else None,
+                        subjects.get(g.subject_id),
+                        g.name,
+                    )
+                    for g in plan.groups.values()
+                },
+                counts,
+            )
             await self._relations(txn, school_id, plan, people, classes, groups, counts)
             changed, new_chats = await self._chats(
                 txn, journal_id, school_id, plan, people, now, counts
@@ -192,114 +225,45 @@ class RosterStore:
             )
         counts.add("memberships", created=len(added), updated=len(retyped), removed=len(gone))
 
-    async def _named(
+    async def _by_ext_id(
         self,
         txn: Txn,
         table: str,
+        columns: tuple[str, ...],
         school_id: int,
-        desired: dict[str, str],
+        desired: dict[str, tuple[Any, ...]],
         counts: Counts,
-        label: str,
     ) -> dict[str, int]:
+        """Make the school's rows of ``table`` say what the journal says (``desired``: its
+        id → the values of ``columns``): insert the new, update the changed, count those
+        the journal no longer names (they stay: chats and history refer to them). Returns
+        our id by the journal's."""
+        names = ", ".join(columns)
         rows = await txn.fetch(
-            f"SELECT id, ext_id, name FROM {table} WHERE school_id = $1", school_id
+            f"SELECT id, ext_id, {names} FROM {table} WHERE school_id = $1", school_id
         )
         ids = {row[1]: row[0] for row in rows}
-        names = {row[1]: row[2] for row in rows}
-        new = [(school_id, e, n) for e, n in desired.items() if e not in ids]
-        renamed = [(ids[e], n) for e, n in desired.items() if e in names and names[e] != n]
+        stored = {row[1]: tuple(row[2 + i] for i in range(len(columns))) for row in rows}
+        new = [(school_id, e, *values) for e, values in desired.items() if e not in ids]
+        changed = [
+            (ids[e], *values)
+            for e, values in desired.items()
+            if e in stored and stored[e] != values
+        ]
         if new:
+            marks = ", ".join(f"${i}" for i in range(1, len(columns) + 3))
             await txn.executemany(
-                f"INSERT INTO {table} (school_id, ext_id, name) VALUES ($1, $2, $3)", new
+                f"INSERT INTO {table} (school_id, ext_id, {names}) VALUES ({marks})", new
             )
             rows = await txn.fetch(
                 f"SELECT id, ext_id FROM {table} WHERE school_id = $1", school_id
             )
             ids = {row[1]: row[0] for row in rows}
-        if renamed:
-            await txn.executemany(f"UPDATE {table} SET name = $2 WHERE id = $1", renamed)
-        counts.add(label, created=len(new), updated=len(renamed))
-        return ids
-
-    async def _classes(
-        self, txn: Txn, school_id: int, plan: Plan, people: dict[str, int], counts: Counts
-    ) -> dict[str, int]:
-        rows = await txn.fetch(
-            "SELECT id, ext_id, name, grade, teacher_id FROM classes WHERE school_id = $1",
-            school_id,
-        )
-        ids = {row[1]: row[0] for row in rows}
-        stored = {row[1]: (row[2], row[3], row[4]) for row in rows}
-
-        def wanted(c: Any) -> tuple[str, int, int | None]:
-            return (c.name, c.grade, people.get(c.class_teacher_id) if c.class_teacher_id else None)
-
-        new = [(school_id, c.id, *wanted(c)) for c in plan.classes.values() if c.id not in ids]
-        changed = [
-            (ids[c.id], *wanted(c))
-            for c in plan.classes.values()
-            if c.id in stored and stored[c.id] != wanted(c)
-        ]
-        if new:
-            await txn.executemany(
-                "INSERT INTO classes (school_id, ext_id, name, grade, teacher_id)"
-                " VALUES ($1, $2, $3, $4, $5)",
-                new,
-            )
-            rows = await txn.fetch("SELECT id, ext_id FROM classes WHERE school_id = $1", school_id)
-            ids = {row[1]: row[0] for row in rows}
         if changed:
-            await txn.executemany(
-                "UPDATE classes SET name = $2, grade = $3, teacher_id = $4 WHERE id = $1", changed
-            )
-        gone = [e for e in ids if e not in plan.classes]
-        counts.add("classes", created=len(new), updated=len(changed), removed=len(gone))
-        return ids
-
-    async def _groups(
-        self,
-        txn: Txn,
-        school_id: int,
-        plan: Plan,
-        people: dict[str, int],
-        subjects: dict[str, int],
-        classes: dict[str, int],
-        counts: Counts,
-    ) -> dict[str, int]:
-        rows = await txn.fetch(
-            "SELECT id, ext_id, class_id, subject_id, name FROM groups WHERE school_id = $1",
-            school_id,
-        )
-        ids = {row[1]: row[0] for row in rows}
-        stored = {row[1]: (row[2], row[3], row[4]) for row in rows}
-
-        def wanted(g: Any) -> tuple[int | None, int | None, str]:
-            return (
-                classes.get(g.class_id) if g.class_id else None,
-                subjects.get(g.subject_id),
-                g.name,
-            )
-
-        new = [(school_id, g.id, *wanted(g)) for g in plan.groups.values() if g.id not in ids]
-        changed = [
-            (ids[g.id], *wanted(g))
-            for g in plan.groups.values()
-            if g.id in stored and stored[g.id] != wanted(g)
-        ]
-        if new:
-            await txn.executemany(
-                "INSERT INTO groups (school_id, ext_id, class_id, subject_id, name)"
-                " VALUES ($1, $2, $3, $4, $5)",
-                new,
-            )
-            rows = await txn.fetch("SELECT id, ext_id FROM groups WHERE school_id = $1", school_id)
-            ids = {row[1]: row[0] for row in rows}
-        if changed:
-            await txn.executemany(
-                "UPDATE groups SET class_id = $2, subject_id = $3, name = $4 WHERE id = $1", changed
-            )
-        gone = [e for e in ids if e not in plan.groups]
-        counts.add("groups", created=len(new), updated=len(changed), removed=len(gone))
+            sets = ", ".join(f"{column} = ${i}" for i, column in enumerate(columns, 2))
+            await txn.executemany(f"UPDATE {table} SET {sets} WHERE id = $1", changed)
+        gone = [e for e in ids if e not in desired]
+        counts.add(table, created=len(new), updated=len(changed), removed=len(gone))
         return ids
 
     async def _relations(
