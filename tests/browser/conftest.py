@@ -17,6 +17,7 @@ import pytest
 from playwright.async_api import Browser, async_playwright
 
 from tests.integration.conftest import RunningServer, start_server, stop_server
+from tests.integration.test_demo import Demo, start_demo
 from tests.media.conftest import journal  # noqa: F401 (the fixture, shared with the media tests)
 
 CHROMIUM = os.environ.get("PARTA_CHROMIUM", "/usr/bin/chromium")
@@ -70,3 +71,12 @@ async def code_from_outbox(data_dir: Path, phone: str) -> str:
                 return str(codes[-1])
         await asyncio.sleep(0.05)
     raise AssertionError(f"no code for {phone} in the outbox")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """The demo school on its own server, one per test module."""
+    running = start_demo(tmp_path_factory.mktemp("demo"))
+    yield running
+    log = stop_server(running.server)
+    assert "Traceback" not in log, log

@@ -4,27 +4,16 @@ student linking an educational profile through the web client's /link/… page a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
-import pytest
 from playwright.async_api import Browser, Page, expect
 
 from protocol.client import http_request
 from server.api.sessions import COOKIE
 from tests.browser.conftest import code_from_outbox, screenshot_path
-from tests.integration.conftest import stop_server
-from tests.integration.test_demo import Demo, sign_in, start_demo
+from tests.integration.test_demo import Demo, sign_in
 
 PHONE = "+79161234567"
 OTHER_PHONE = "+79161234568"
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    running = start_demo(tmp_path_factory.mktemp("demo"))
-    yield running
-    log = stop_server(running.server)
-    assert "Traceback" not in log, log
 
 
 async def new_page(browser: Browser) -> Page:

@@ -5,30 +5,18 @@ unlinking after a question, and the errors a person can meet on the link page.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from protocol.client import Client, http_request
 from server.api.sessions import COOKIE
 from tests.browser.conftest import code_from_outbox, screenshot_path
-from tests.integration.conftest import stop_server
-from tests.integration.test_demo import Demo, post_form, sign_in, start_demo
+from tests.integration.test_demo import Demo, post_form, sign_in
 
 PHONE = "+79167770001"
 PARTA_PHONE = "+79167770002"
 OWNER_PHONE = "+79167770003"
 STRANGER_PHONE = "+79167770004"
 JOURNAL = "Демо-журнал"
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    running = start_demo(tmp_path_factory.mktemp("demo"))
-    yield running
-    log = stop_server(running.server)
-    assert "Traceback" not in log, log
 
 
 async def phone_context(browser: Browser) -> BrowserContext:
