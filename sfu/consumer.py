@@ -5,6 +5,12 @@ switching between a producer's simulcast encodings, pausing and resuming look to
 browser like one continuous stream. A video consumer keeps preferred → target → current
 layers (after mediasoup's ``SimulcastConsumer``): the allocator sets the target, and the
 switch happens only at a keyframe of the target encoding, which it asks the publisher for.
+
+Within an encoding, VP8 frames of temporal layers above ``temporal_target`` are dropped
+(their sequence numbers and picture ids closed up, so the browser sees no loss). Going down
+takes effect at the next frame; going up at the next frame of the new layer that the
+publisher marks as a layer sync (it refers only to the base layer, which we forwarded), or
+at a keyframe.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ if TYPE_CHECKING:
     from sfu.peer import Peer
 
 LAYERS = ("low", "medium", "high")
+# The highest VP8 temporal layer id (two bits): forward every temporal layer.
+TEMPORAL_ALL = 3
 _SENT_RING = RETRANSMIT_WINDOW  # what the send session can protect again
 
 
@@ -40,6 +48,8 @@ class Consumer:
         "sequences",
         "ssrc",
         "target",
+        "temporal",
+        "temporal_target",
         "timestamps",
     )
 
@@ -56,6 +66,8 @@ class Consumer:
         self.preferred = len(LAYERS) - 1
         self.current: Encoding | None = None
         self.target: Encoding | None = None
+        # The highest VP8 temporal layer forwarded now, and the one the allocator chose.
+        self.temporal = self.temporal_target = TEMPORAL_ALL
         # out seq → what is needed to send that packet again on a NACK: (out seq, encoding
         # index, in seq, timestamp, picture id, TL0PICIDX). Only ints, so the garbage
         # collector stops tracking these tuples young instead of walking them in every
@@ -71,8 +83,10 @@ class Consumer:
 
     # --- choosing what to forward ------------------------------------------------------
 
-    def retarget(self, encoding: Encoding | None, now: float) -> None:
-        """The allocator's choice: forward ``encoding`` (None pauses) from its next keyframe."""
+    def retarget(self, encoding: Encoding | None, now: float, temporal: int = TEMPORAL_ALL) -> None:
+        """The allocator's choice: forward ``encoding`` (None pauses) from its next keyframe,
+        its temporal layers up to ``temporal``."""
+        self.temporal_target = temporal
         if encoding is self.target:
             return
         previous = self.target
@@ -101,6 +115,7 @@ class Consumer:
         self.timestamps.sync(header.timestamp, elapsed_ms, self.producer.params.clock_rate)
         if self.pictures is not None and info is not None:
             self.pictures.sync(info.picture_id, info.tl0picidx)
+        self.temporal = self.temporal_target  # a keyframe depends on nothing before it
         self._attach(encoding)
 
     def _attach(self, encoding: Encoding) -> None:
@@ -139,6 +154,14 @@ class Consumer:
     ) -> None:
         """Forward one packet of the encoding we are on; ``payload`` (padding left out) and
         ``level``, its audio level in -dBov (-1: none), are read once for all consumers."""
+        # Every temporal layer forwarded and none to change: two comparisons a packet.
+        if (
+            info is not None
+            and (tid := info.tid) is not None
+            and (tid > self.temporal or self.temporal != self.temporal_target)
+            and not self._temporal_layer(tid, header, info)
+        ):
+            return
         sequence = self.sequences.input(header.sequence)
         if sequence is None:
             return  # dropped, or older than the switch: not part of this stream
@@ -168,6 +191,22 @@ class Consumer:
         self.peer.send_media(
             self, data, header, payload, sequence, timestamp, info, picture_id, tl0, level, now
         )
+
+    def _temporal_layer(self, tid: int, header: RtpHeader, info: Vp8Info) -> bool:
+        """Whether to forward a packet of temporal layer ``tid`` while the temporal layer
+        changes or is above what is forwarded; a packet not forwarded is dropped here."""
+        if info.start_of_partition and info.partition_id == 0:  # a frame begins
+            target = self.temporal_target
+            if target < self.temporal:
+                self.temporal = target
+            elif self.temporal < tid <= target and info.layer_sync:
+                self.temporal = tid
+        if tid <= self.temporal:
+            return True
+        self.sequences.drop(header.sequence)
+        if self.pictures is not None and info.picture_id is not None:
+            self.pictures.drop(info.picture_id)
+        return False
 
     def retransmit(self, sequence: int, now: float) -> None:
         """A NACK from the subscriber: send that packet again, exactly as before."""

@@ -15,7 +15,7 @@ __all__ = ["MAX_FRAME", "FrameReader", "frame"]
 MAX_FRAME = 0xFFFF  # what a 2-byte length can say
 
 
-def frame(data: bytes) -> bytes:
+def frame(data: bytes | memoryview) -> bytes:
     """``data`` with its length prefix; raises ``ValueError`` beyond 65,535 bytes."""
     size = len(data)
     if size > MAX_FRAME:

@@ -69,7 +69,8 @@ def _ntp(now_wall: float) -> int:
     return (int(seconds) << 32) | int((seconds % 1) * (1 << 32))
 
 
-Send = Callable[[bytes], None]
+# Sends one datagram: bytes, or a view of a buffer that is reused once the call returns.
+Send = Callable[[bytes | memoryview], None]
 
 
 class Peer:

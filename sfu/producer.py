@@ -47,6 +47,7 @@ class Encoding:
     __slots__ = (
         "_window_bytes",
         "_window_start",
+        "_window_temporal",
         "bitrate",
         "bytes",
         "cache",
@@ -58,6 +59,7 @@ class Encoding:
         "producer",
         "rid",
         "ssrc",
+        "temporal_bitrates",
         "waiting",
     )
 
@@ -74,7 +76,11 @@ class Encoding:
         self.packets = 0
         self.bytes = 0
         self.bitrate = 0
+        # The bitrate of VP8 temporal layers 0..n, each with those below it; empty until
+        # measured, one entry for a stream without temporal layers.
+        self.temporal_bitrates: list[int] = []
         self._window_bytes = 0
+        self._window_temporal = [0, 0, 0, 0]  # bytes by temporal layer id
         self._window_start = 0.0
         self.last_packet_at = 0.0
 
@@ -94,7 +100,9 @@ class Encoding:
         codec = producer.codec
         if codec == "vp8":
             info = parse_vp8(data, header.payload_start, header.payload_end)
-            keyframe = info is not None and info.is_keyframe
+            if info is not None:
+                keyframe = info.is_keyframe
+                self._window_temporal[info.tid or 0] += size
         elif codec == "h264":
             keyframe = h264_is_keyframe(data, header.payload_start, header.payload_end)
         elif producer.level_ext:
@@ -126,10 +134,24 @@ class Encoding:
         elapsed = now - self._window_start
         if elapsed >= RATE_WINDOW_S:
             self.bitrate = int(self._window_bytes * 8 / elapsed)
+            self.temporal_bitrates = _cumulative(self._window_temporal, elapsed)
             self._window_bytes = 0
+            self._window_temporal = [0, 0, 0, 0]
             self._window_start = now
         if now - self.last_packet_at > 2 * RATE_WINDOW_S:
             self.bitrate = 0  # the publisher stopped sending this layer
+            self.temporal_bitrates = []
+
+
+def _cumulative(window: list[int], elapsed: float) -> list[int]:
+    """Bitrates of temporal layers 0..n, each with those below (n: the highest sent)."""
+    top = max((tid for tid, size in enumerate(window) if size), default=0)
+    rates = []
+    total = 0
+    for size in window[: top + 1]:
+        total += size
+        rates.append(int(total * 8 / elapsed))
+    return rates
 
 
 class Producer:

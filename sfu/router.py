@@ -49,7 +49,7 @@ from sfu.allocator import (
     allocate,
     held_back,
 )
-from sfu.consumer import LAYERS
+from sfu.consumer import LAYERS, TEMPORAL_ALL
 from sfu.dtls import Certificate
 from sfu.ice import new_credentials, stun_local_ufrag
 from sfu.negotiate import negotiate
@@ -391,7 +391,8 @@ class Router:
                 budget -= producer.encodings[0].bitrate
                 continue
             rates = [
-                e.bitrate or (LADDER_BPS[min(e.index, 2)] if now - e.last_packet_at < 2 else 0)
+                e.temporal_bitrates
+                or ((LADDER_BPS[min(e.index, 2)],) if now - e.last_packet_at < 2 else ())
                 for e in producer.encodings
             ]
             if producer.source == "screen":
@@ -406,7 +407,14 @@ class Router:
         peer.estimator.probing = held_back(demands, chosen)
         for producer_id, layer in chosen.items():
             consumer = peer.consumers[producer_id]
-            consumer.retarget(None if layer == PAUSED else encodings[producer_id][layer], now)
+            if layer is None:
+                consumer.retarget(None, now)
+                continue
+            spatial, temporal = layer
+            encoding = encodings[producer_id][spatial]
+            if temporal >= len(encoding.temporal_bitrates) - 1:
+                temporal = TEMPORAL_ALL  # the top one: forward a new one too when it comes
+            consumer.retarget(encoding, now, temporal)
 
     def close(self) -> list[Future[RecordingEnded]]:
         """Close every peer and finish every recording; the futures resolve when the files

@@ -10,7 +10,8 @@ makes ``unprotect_*`` return ``None``; the caller drops it (and may count it).
 
 Sending writes the packet straight into the session's buffer (``SrtpPair.out``, see
 ``sfu.rtp.rewrite_into``) and protects it there (``protect_out``), so a forwarded packet is
-copied once on its way in and once on its way out.
+copied once on its way in and once on its way out (into the socket's batch,
+``sfu.udp_batch``).
 
 The receive session accepts any SSRC the peer sends (``SSRC_ANY_INBOUND``) with a replay
 window wide enough for packets that come late or are retransmitted after a NACK. The send
@@ -129,14 +130,15 @@ class SrtpPair:
         tx_policy.window_size = RETRANSMIT_WINDOW
         return cls(srtp_profile, Session(rx_policy), Session(tx_policy))
 
-    def protect_out(self, size: int) -> bytes:
-        """The first ``size`` bytes of ``out`` (an RTP packet) as an SRTP packet."""
+    def protect_out(self, size: int) -> memoryview:
+        """The first ``size`` bytes of ``out`` (an RTP packet) as an SRTP packet: a view of
+        the buffer, good until the next packet is written there (the sender copies it)."""
         out = self._out
         length = out.length
         length[0] = size
         if lib.srtp_protect(self._tx_srtp, out.cdata, length):
             raise ValueError("libsrtp could not protect the packet")
-        return out.view[: length[0]].tobytes()
+        return out.view[: length[0]]
 
     def protect_rtp(self, packet: bytes) -> bytes:
         """An RTP packet as an SRTP packet."""
@@ -144,7 +146,7 @@ class SrtpPair:
         if size > MAX_PACKET:
             raise ValueError(f"a {size}-byte packet is longer than {MAX_PACKET}")
         self.out[:size] = packet
-        return self.protect_out(size)
+        return self.protect_out(size).tobytes()
 
     def protect_rtcp(self, packet: bytes) -> bytes:
         """An RTCP compound packet as an SRTCP packet."""

@@ -36,10 +36,20 @@ KEY = bytes(range(28))  # AEAD_AES_128_GCM: 16-byte key + 12-byte salt, browser 
 SFU_KEY = bytes(range(100, 128))  # SFU → browser
 
 
-def vp8_payload(picture_id: int, tl0: int, keyframe: bool, start: bool, size: int) -> bytes:
-    """A VP8 payload descriptor (X, I with a 15-bit picture id, L, T) and a payload."""
+def vp8_payload(
+    picture_id: int,
+    tl0: int,
+    keyframe: bool,
+    start: bool,
+    size: int,
+    tid: int = 0,
+    sync: bool = False,
+) -> bytes:
+    """A VP8 payload descriptor (X, I with a 15-bit picture id, L, T: ``tid`` and the layer
+    sync bit) and a payload."""
     first = 0x80 | (0x10 if start else 0)  # X, S (PID 0)
-    descriptor = bytes([first, 0xE0]) + struct.pack("!H", 0x8000 | picture_id) + bytes([tl0, 0x00])
+    tid_y = (tid << 6) | (0x20 if sync else 0)
+    descriptor = bytes([first, 0xE0]) + struct.pack("!H", 0x8000 | picture_id) + bytes([tl0, tid_y])
     header = bytes([0x00 if keyframe else 0x01]) if start else b"\x00"
     return descriptor + header + bytes(size - len(descriptor) - 1)
 
@@ -66,18 +76,16 @@ def rtp(
 class Sink:
     """Where a peer's protected packets go (instead of a socket); keeps them if asked."""
 
-    __slots__ = ("count", "kept", "last")
+    __slots__ = ("count", "kept")
 
     def __init__(self) -> None:
         self.count = 0
-        self.last = b""
         self.kept: list[bytes] | None = None
 
-    def __call__(self, data: bytes) -> None:
+    def __call__(self, data: bytes | memoryview) -> None:
         self.count += 1
-        self.last = data
         if self.kept is not None:
-            self.kept.append(data)
+            self.kept.append(bytes(data))
 
     def rtp(self) -> list[bytes]:
         """What was kept, SRTP removed, RTP only (RTCP left out)."""
@@ -123,6 +131,7 @@ class Rig:
         self._audio_seq = 500
         self._seq = dict.fromkeys(LAYER_SSRCS, 1000)
         self._picture = 100
+        self._tl0 = 100
         self._transport_seq = 0
 
     def _connect(self, peer_id: str, addr: tuple[str, int]) -> Peer:
@@ -137,20 +146,30 @@ class Rig:
         return peer
 
     def video_packet(
-        self, rid: str, *, keyframe: bool = False, start: bool = True, size: int = 1100
+        self,
+        rid: str,
+        *,
+        keyframe: bool = False,
+        start: bool = True,
+        size: int = 1100,
+        tid: int = 0,
+        sync: bool = False,
     ) -> bytes:
-        """One protected VP8 packet of a layer, as the publisher's browser would send it."""
+        """One protected VP8 packet of a layer, as the publisher's browser would send it;
+        ``start``: the first of a frame, of temporal layer ``tid``."""
         self._seq[rid] += 1
         self._transport_seq += 1
         if start:
             self._picture = (self._picture + 1) & 0x7FFF
+            if tid == 0:
+                self._tl0 = (self._tl0 + 1) & 0xFF
         plain = rtp(
             VP8_PT,
             self._seq[rid],
             self._picture * 3000,
             LAYER_SSRCS[rid],
             extensions(VIDEO_MID, rid, self._transport_seq),
-            vp8_payload(self._picture, self._picture & 0xFF, keyframe, start, size),
+            vp8_payload(self._picture, self._tl0, keyframe, start, size, tid, sync),
             marker=True,
         )
         protected: bytes = self._client.protect(plain)

@@ -15,7 +15,8 @@ from sfu.allocator import (
 )
 from sfu.speaker import SpeakerDetector
 
-LADDER = (150_000, 500_000, 1_500_000)
+LADDER = ((150_000,), (500_000,), (1_500_000,))
+LOW, MEDIUM, HIGH = (0, 0), (1, 0), (2, 0)
 
 
 def test_each_track_gets_the_best_layer_that_fits_in_priority_order() -> None:
@@ -24,18 +25,43 @@ def test_each_track_gets_the_best_layer_that_fits_in_priority_order() -> None:
         Demand("screen", PRIORITY_SCREEN, 2, LADDER),
         Demand("speaker", PRIORITY_SPEAKER, 2, LADDER),
     ]
-    assert allocate(5_000_000, demands) == {"screen": 2, "speaker": 2, "camera-1": 2}
-    assert allocate(2_200_000, demands) == {"screen": 2, "speaker": 1, "camera-1": 0}
+    assert allocate(5_000_000, demands) == {"screen": HIGH, "speaker": HIGH, "camera-1": HIGH}
+    assert allocate(2_200_000, demands) == {"screen": HIGH, "speaker": MEDIUM, "camera-1": LOW}
     # Too little for the last one even at its lowest layer: paused, not starved.
-    assert allocate(1_700_000, demands) == {"screen": 2, "speaker": 0, "camera-1": PAUSED}
+    assert allocate(1_700_000, demands) == {"screen": HIGH, "speaker": LOW, "camera-1": None}
 
 
 def test_preference_caps_the_layer_and_off_pauses() -> None:
-    assert allocate(10_000_000, [Demand("t", PRIORITY_OTHER, 0, LADDER)]) == {"t": 0}
-    assert allocate(10_000_000, [Demand("t", PRIORITY_OTHER, PAUSED, LADDER)]) == {"t": PAUSED}
+    assert allocate(10_000_000, [Demand("t", PRIORITY_OTHER, 0, LADDER)]) == {"t": LOW}
+    assert allocate(10_000_000, [Demand("t", PRIORITY_OTHER, PAUSED, LADDER)]) == {"t": None}
     # Only the top layer is flowing yet: a thumbnail request still gets something.
-    assert allocate(10_000_000, [Demand("t", PRIORITY_OTHER, 0, (0, 0, 1_500_000))]) == {"t": 2}
-    assert allocate(10_000_000, [Demand("t", PRIORITY_OTHER, 2, (0, 0, 0))]) == {"t": PAUSED}
+    only_top = ((), (0,), (1_500_000,))
+    assert allocate(10_000_000, [Demand("t", PRIORITY_OTHER, 0, only_top)]) == {"t": HIGH}
+    assert allocate(10_000_000, [Demand("t", PRIORITY_OTHER, 2, ((), (), ()))]) == {"t": None}
+
+
+def test_temporal_layers_are_steps_between_encodings_and_below_the_lowest() -> None:
+    # Chrome's VP8: three temporal layers per encoding, each with those below it.
+    ladder = (
+        (60_000, 100_000, 150_000),
+        (200_000, 330_000, 500_000),
+        (600_000, 1_000_000, 1_500_000),
+    )
+    camera = [Demand("t", PRIORITY_OTHER, 2, ladder)]
+    assert allocate(2_000_000, camera) == {"t": (2, 2)}
+    # Full resolution at half the frame rate before the middle encoding at full rate.
+    assert allocate(1_200_000, camera) == {"t": (2, 1)}
+    assert allocate(700_000, camera) == {"t": (2, 0)}
+    assert allocate(550_000, camera) == {"t": (1, 2)}
+    # Below the lowest encoding at full rate: half or a quarter of its frame rate, not a pause.
+    assert allocate(120_000, camera) == {"t": (0, 1)}
+    assert allocate(70_000, camera) == {"t": (0, 0)}
+    assert allocate(50_000, camera) == {"t": None}
+    # The preference caps the encoding, never the frame rate.
+    thumbnail = [Demand("t", PRIORITY_OTHER, 0, ladder)]
+    assert allocate(2_000_000, thumbnail) == {"t": (0, 2)}
+    assert held_back(camera, allocate(1_200_000, camera))
+    assert not held_back(thumbnail, allocate(2_000_000, thumbnail))
 
 
 def test_the_budget_holding_a_track_back_is_told_apart_from_its_preference() -> None:
@@ -47,7 +73,7 @@ def test_the_budget_holding_a_track_back_is_told_apart_from_its_preference() -> 
     # Wants the top layer but the budget gives the middle one, or nothing at all.
     assert held_back(large, allocate(1_000_000, large))
     assert held_back(large, allocate(100_000, large))
-    assert not held_back(large, {"t": 2})
+    assert not held_back(large, {"t": HIGH})
     off = [Demand("t", PRIORITY_OTHER, PAUSED, LADDER)]
     assert not held_back(off, allocate(100_000, off))
 

@@ -4,6 +4,7 @@ stream it receives continuous across switches."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 from bench.micro.sfu_rig import (
@@ -17,14 +18,24 @@ from bench.micro.sfu_rig import (
     Sink,
 )
 from protocol.sfu_control import Answer, PeerLayer, PeerMove, PeerOffer, RoomCreate
+from sfu.consumer import Consumer
 from sfu.rtcp import Pli, build_nack, build_remb, parse_rtcp
 from sfu.rtp import parse_rtp
 from sfu.srtp import SrtpPair, SrtpProfile
+from sfu.vp8 import parse_vp8
 
 
 def remb(rig: Rig, bitrate: int) -> None:
     consumer = rig.subscribers[0].consumers[rig.video.producer_id]
     rig.rtcp_from_subscriber(0, build_remb(0xABC, bitrate, [consumer.ssrc]))
+
+
+def flowing(rig: Rig) -> Consumer:
+    """The first subscriber's video consumer, with room to spare and every layer flowing."""
+    remb(rig, 5_000_000)
+    for rid in "qhf":
+        rig.feed(rig.video_packet(rid, keyframe=True))
+    return rig.subscribers[0].consumers[rig.video.producer_id]
 
 
 def settle(rig: Rig) -> None:
@@ -102,10 +113,7 @@ def test_too_little_bandwidth_pauses_video_but_audio_keeps_flowing() -> None:
 
 def test_a_nack_from_the_subscriber_is_answered_with_the_same_packet() -> None:
     rig = Rig(1)
-    video = rig.subscribers[0].consumers[rig.video.producer_id]
-    remb(rig, 5_000_000)
-    for rid in "qhf":
-        rig.feed(rig.video_packet(rid, keyframe=True))
+    video = flowing(rig)
     rig.router.handle(PeerLayer(peer_id="sub0", producer_id=rig.video.producer_id, layer="low"))
     rig.feed(rig.video_packet("q", keyframe=True))
     assert video.layer == "low"
@@ -182,3 +190,61 @@ def test_audio_is_heard_again_when_the_peer_comes_back_to_the_room() -> None:
     assert None not in feedback
     plis = [p for plain in feedback if plain for p in parse_rtcp(plain) if isinstance(p, Pli)]
     assert AUDIO_SSRC not in {p.media_ssrc for p in plis}
+
+
+def test_short_of_bandwidth_a_subscriber_gets_fewer_frames_of_the_same_layer_without_gaps() -> None:
+    rig = Rig(1)
+    consumer = flowing(rig)
+    settle(rig)
+    rig.feed(rig.video_packet("f", keyframe=True))
+    assert consumer.layer == "high"
+    rig.sinks[0].kept = []
+    # Chrome's VP8 has three temporal layers: frames T0 T2 T1 T2, each here of two packets.
+    pattern = (0, 2, 1, 2)
+
+    def frames(count: int, sync: bool = False) -> None:
+        for index in range(count):
+            tid = pattern[index % 4]
+            rig.feed(rig.video_packet("f", tid=tid, sync=sync and tid > 0))
+            rig.feed(rig.video_packet("f", tid=tid, start=False))
+
+    frames(4)
+    encodings = consumer.producer.encodings
+    ladder = ([60_000, 100_000, 150_000], [200_000, 330_000, 500_000], [600_000, 10**6, 15 * 10**5])
+    for encoding, rates in zip(encodings, ladder, strict=True):
+        encoding.temporal_bitrates = rates
+    remb(rig, 1_200_000)  # enough for the top encoding at half its frame rate
+    settle(rig)
+    assert consumer.target is encodings[2] and consumer.temporal_target == 1
+    frames(8)  # the T2 frames are no longer forwarded
+    remb(rig, 5_000_000)
+    settle(rig)
+    frames(4)  # T2 comes back only at a frame the publisher marks as a layer sync
+    frames(4, sync=True)
+
+    received = [h for h in map(parse_rtp, rig.sinks[0].rtp()) if h is not None]
+    video = [(h, p) for h, p in zip(received, rig.sinks[0].rtp(), strict=True)]
+    video = [(h, p) for h, p in video if h.ssrc == consumer.ssrc]
+    # All four; T0 and T1 of eight; T0 and T1 of four (no sync yet); from the sync on, all.
+    assert len(video) == 2 * (4 + 4 + 2 + 4)
+    sequences = [h.sequence for h, _ in video]
+    assert sequences == list(range(sequences[0], sequences[0] + len(sequences)))
+    descriptors = [parse_vp8(p, h.payload_start, h.payload_end) for h, p in video]
+    pictures = [d.picture_id for d in descriptors[::2] if d is not None]
+    assert pictures == list(range(pictures[0], pictures[0] + len(pictures)))
+    tl0s = [d.tl0picidx for d in descriptors[::2] if d is not None]
+    assert all(b - a in (0, 1) for a, b in itertools.pairwise(tl0s))
+
+
+def test_an_encoding_measures_each_temporal_layer_with_those_below_it() -> None:
+    rig = Rig(1)
+    consumer = rig.subscribers[0].consumers[rig.video.producer_id]
+    encoding = consumer.producer.encodings[0]
+    start = time.monotonic()
+    encoding.measure(start)
+    for index in range(40):  # T0 T2 T1 T2 of 1,100 bytes of payload each
+        rig.feed(rig.video_packet("q", tid=(0, 2, 1, 2)[index % 4]))
+    encoding.measure(start + 1.0)
+    t0, t1, t2 = encoding.temporal_bitrates
+    assert t1 == 2 * t0 and t2 == 4 * t0 and t2 == encoding.bitrate
+    assert 40 * 1100 * 8 < encoding.bitrate < 40 * 1300 * 8
