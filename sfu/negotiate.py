@@ -31,6 +31,7 @@ def _params(media: sdp.NegotiatedMedia, codec: sdp.NegotiatedCodec) -> RtpParams
         codec=codec.codec.name.lower(),
         payload_type=codec.codec.pt,
         clock_rate=codec.codec.clock_rate,
+        rtx_payload_type=codec.rtx_pt or 0,
         ext_mid=ext.get(sdp.EXT_MID, 0),
         ext_rid=ext.get(sdp.EXT_RID, 0),
         ext_repaired_rid=ext.get(sdp.EXT_REPAIRED_RID, 0),
@@ -111,6 +112,7 @@ def _note_extensions(peer: Peer, media: sdp.NegotiatedMedia) -> None:
     peer.mid_ext = ext.get(sdp.EXT_MID, peer.mid_ext)
     if media.kind == "video":
         peer.rid_ext = ext.get(sdp.EXT_RID, peer.rid_ext)
+        peer.repaired_rid_ext = ext.get(sdp.EXT_REPAIRED_RID, peer.repaired_rid_ext)
     peer.transport_cc_ext = ext.get(sdp.EXT_TRANSPORT_CC, peer.transport_cc_ext)
 
 
@@ -135,6 +137,8 @@ def _producer(
         if encoding.ssrc is not None:
             peer.by_ssrc[encoding.ssrc] = encoding
         peer.by_mid_rid[(media.mid, encoding.rid)] = encoding
+    if not media.rids and media.ssrcs and media.ssrcs[0].rtx_ssrc is not None:
+        peer.rtx_by_ssrc[media.ssrcs[0].rtx_ssrc] = producer.encodings[0]
     router.producers[producer.producer_id] = producer
     return ProducerInfo(
         producer_id=producer.producer_id,

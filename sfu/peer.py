@@ -93,10 +93,13 @@ class Peer:
         self.producers: dict[str, Producer] = {}
         self.producer_mids: dict[str, Producer] = {}
         self.by_ssrc: dict[int, Encoding] = {}
+        # RTX SSRC → the encoding whose packets it retransmits (RFC 4588).
+        self.rtx_by_ssrc: dict[int, Encoding] = {}
         # (mid, rid) → encoding whose SSRC is not known yet (simulcast learns it from RTP).
         self.by_mid_rid: dict[tuple[str, str | None], Encoding] = {}
         self.mid_ext = 0
         self.rid_ext = 0
+        self.repaired_rid_ext = 0
         self.transport_cc_ext = 0
         self.consumers: dict[str, Consumer] = {}  # by producer id
         self.consumer_by_ssrc: dict[int, Consumer] = {}
@@ -183,13 +186,18 @@ class Peer:
                     self.twcc_in.record(sequence, int(now * 1_000_000))
         encoding = self.by_ssrc.get(header.ssrc)
         if encoding is None:
-            encoding = self._learn(plain, header)
+            encoding = self.rtx_by_ssrc.get(header.ssrc) or self._learn(plain, header)
             if encoding is None:
+                return
+            if header.ssrc in self.rtx_by_ssrc:
+                self._retransmitted(encoding, plain, header, now)
                 return
         encoding.receive(plain, header, now)
 
     def _learn(self, data: bytes, header: RtpHeader) -> Encoding | None:
-        """A new SSRC: find its encoding by the MID and RID header extensions."""
+        """A new SSRC: find its encoding by the MID and RID (or repaired RID) extensions.
+        An RTX stream (its payload type says so) goes in ``rtx_by_ssrc``: Chrome sends
+        padding there to probe bandwidth, possibly before any media."""
         if not self.mid_ext:
             return None
         raw_mid = read_extension(data, header, self.mid_ext)
@@ -197,15 +205,47 @@ class Peer:
         if mid is None:
             return None
         rid = None
-        if self.rid_ext:
-            raw_rid = read_extension(data, header, self.rid_ext)
-            rid = decode_rid(raw_rid) if raw_rid is not None else None
+        for ext in (self.rid_ext, self.repaired_rid_ext):
+            raw_rid = read_extension(data, header, ext) if ext else None
+            if raw_rid is not None:
+                rid = decode_rid(raw_rid)
+                break
         encoding = self.by_mid_rid.get((mid, rid))
-        if encoding is None or encoding.ssrc is not None:
+        if encoding is None:
             return None
-        encoding.ssrc = header.ssrc
-        self.by_ssrc[header.ssrc] = encoding
+        rtx_payload_type = encoding.producer.params.rtx_payload_type
+        if rtx_payload_type and header.payload_type == rtx_payload_type:
+            self.rtx_by_ssrc[header.ssrc] = encoding
+        elif encoding.ssrc is None:
+            encoding.ssrc = header.ssrc
+            self.by_ssrc[header.ssrc] = encoding
+        else:
+            return None
         return encoding
+
+    def _retransmitted(
+        self, encoding: Encoding, data: bytes, header: RtpHeader, now: float
+    ) -> None:
+        """An RTX packet: the original packet (its sequence number first in the payload) as
+        if it had come late on its own stream; padding only (a probe) is dropped."""
+        start = header.payload_start
+        end = header.payload_end
+        if (
+            end - start < 2
+            or encoding.ssrc is None
+            or header.payload_type != (encoding.producer.params.rtx_payload_type)
+        ):
+            return
+        original = bytearray(data[:start])
+        original += data[start + 2 : end]
+        original[0] &= ~0x20  # no padding: it was left out
+        original[1] = (original[1] & 0x80) | encoding.producer.params.payload_type
+        original[2:4] = data[start : start + 2]
+        original[8:12] = encoding.ssrc.to_bytes(4, "big")
+        packet = bytes(original)
+        repaired = parse_rtp(packet)
+        if repaired is not None:
+            encoding.receive(packet, repaired, now)
 
     def _rtcp(self, data: bytes, now: float) -> None:
         for packet in parse_rtcp(data):

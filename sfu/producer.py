@@ -28,6 +28,7 @@ class RtpParams:
     codec: str  # "opus" | "vp8" | "h264"
     payload_type: int
     clock_rate: int
+    rtx_payload_type: int = 0  # 0: no RTX
     ext_mid: int = 0
     ext_rid: int = 0
     ext_repaired_rid: int = 0

@@ -262,6 +262,8 @@ class Router:
                 peer.keyframes.forget(encoding.ssrc)
         for key in [k for k, e in peer.by_mid_rid.items() if e.producer is producer]:
             del peer.by_mid_rid[key]
+        for ssrc in [s for s, e in peer.rtx_by_ssrc.items() if e.producer is producer]:
+            del peer.rtx_by_ssrc[ssrc]
         for consumer in list(producer.consumers):
             consumer.close()
             subscriber = consumer.peer

@@ -17,6 +17,7 @@ from protocol.sfu_control import PeerCreate, PeerOffer, ProducerInfo, RoomCreate
 from sfu.dtls import Certificate
 from sfu.peer import Peer
 from sfu.router import Router
+from sfu.rtp import parse_rtp
 from sfu.srtp import SrtpPair, SrtpProfile
 
 OFFER = (
@@ -27,9 +28,9 @@ OFFER = (
     / "chromium-156-pubsub-offer.sdp"
 ).read_text()
 # The fixture's header extension ids (Chromium's usual ones) and sections.
-EXT_LEVEL, EXT_ABS, EXT_TWCC, EXT_MID, EXT_RID = 1, 2, 3, 4, 10
+EXT_LEVEL, EXT_ABS, EXT_TWCC, EXT_MID, EXT_RID, EXT_REPAIRED_RID = 1, 2, 3, 4, 10, 11
 AUDIO_MID, VIDEO_MID, RECV_VIDEO_MID, RECV_AUDIO_MID = "0", "1", "2", "3"
-VP8_PT, OPUS_PT = 96, 111
+VP8_PT, RTX_PT, OPUS_PT = 96, 97, 111
 LAYER_SSRCS = {"q": 0x1000_0001, "h": 0x1000_0002, "f": 0x1000_0003}
 AUDIO_SSRC = 982045160  # announced with a=ssrc in the fixture
 KEY = bytes(range(28))  # AEAD_AES_128_GCM: 16-byte key + 12-byte salt, browser → SFU
@@ -54,10 +55,10 @@ def vp8_payload(
     return descriptor + header + bytes(size - len(descriptor) - 1)
 
 
-def extensions(mid: str, rid: str | None, transport_seq: int) -> bytes:
+def extensions(mid: str, rid: str | None, transport_seq: int, rid_ext: int = EXT_RID) -> bytes:
     elements = [(EXT_MID, mid.encode()), (EXT_TWCC, struct.pack("!H", transport_seq & 0xFFFF))]
     if rid is not None:
-        elements.append((EXT_RID, rid.encode()))
+        elements.append((rid_ext, rid.encode()))
     body = b"".join(bytes([(i << 4) | (len(v) - 1)]) + v for i, v in elements)
     body += bytes(-len(body) % 4)
     return struct.pack("!HH", 0xBEDE, len(body) // 4) + body
@@ -132,6 +133,8 @@ class Rig:
         self._seq = dict.fromkeys(LAYER_SSRCS, 1000)
         self._picture = 100
         self._tl0 = 100
+        self._rtx_seq = 3000
+        self.last_plain = b""
         self._transport_seq = 0
 
     def _connect(self, peer_id: str, addr: tuple[str, int]) -> Peer:
@@ -172,7 +175,27 @@ class Rig:
             vp8_payload(self._picture, self._tl0, keyframe, start, size, tid, sync),
             marker=True,
         )
+        self.last_plain = plain
         protected: bytes = self._client.protect(plain)
+        return protected
+
+    def rtx_packet(self, rid: str, plain: bytes) -> bytes:
+        """A retransmission of ``plain`` (a packet of layer ``rid``) as Chrome sends it: on
+        the layer's RTX stream (RFC 4588), with the repaired RID; ``b""``: a padding probe."""
+        self._rtx_seq += 1
+        self._transport_seq += 1
+        payload = b"\0" * 200  # padding only, as a bandwidth probe
+        timestamp = 0
+        if plain:
+            header = parse_rtp(plain)
+            assert header is not None
+            payload = plain[2:4] + plain[header.payload_start :]
+            timestamp = header.timestamp
+        exts = extensions(VIDEO_MID, rid, self._transport_seq, EXT_REPAIRED_RID)
+        packet = rtp(RTX_PT, self._rtx_seq, timestamp, LAYER_SSRCS[rid] + 0x100, exts, payload)
+        if not plain:  # the P bit, and the padding's length in its last byte
+            packet = bytes((packet[0] | 0x20,)) + packet[1:-1] + bytes((200,))
+        protected: bytes = self._client.protect(packet)
         return protected
 
     def audio_packet(self, level: int = 30) -> bytes:

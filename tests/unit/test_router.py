@@ -10,6 +10,7 @@ import time
 from bench.micro.sfu_rig import (
     AUDIO_SSRC,
     KEY,
+    LAYER_SSRCS,
     OFFER,
     RECV_AUDIO_MID,
     RECV_VIDEO_MID,
@@ -248,3 +249,28 @@ def test_an_encoding_measures_each_temporal_layer_with_those_below_it() -> None:
     t0, t1, t2 = encoding.temporal_bitrates
     assert t1 == 2 * t0 and t2 == 4 * t0 and t2 == encoding.bitrate
     assert 40 * 1100 * 8 < encoding.bitrate < 40 * 1300 * 8
+
+
+def test_a_packet_the_publisher_sends_again_on_its_rtx_stream_fills_the_subscribers_gap() -> None:
+    rig = Rig(1)
+    consumer = flowing(rig)
+    rig.router.handle(PeerLayer(peer_id="sub0", producer_id=rig.video.producer_id, layer="low"))
+    rig.feed(rig.video_packet("q", keyframe=True))
+    rig.sinks[0].kept = []
+    rig.feed(rig.rtx_packet("q", b""))  # a bandwidth probe: padding only, nothing to forward
+    rig.feed(rig.video_packet("q", size=500))
+    rig.video_packet("q", size=700)  # never arrives
+    lost_plain = rig.last_plain
+    rig.feed(rig.video_packet("q", size=900))
+    rig.feed(rig.rtx_packet("q", lost_plain))  # after our NACK: the same packet, wrapped
+
+    video = [h for h in map(parse_rtp, rig.sinks[0].rtp()) if h is not None]
+    video = [h for h in video if h.ssrc == consumer.ssrc]
+    # In order of arrival: the one before, the one after, then the repaired one between.
+    first = video[0].sequence
+    assert [h.sequence - first for h in video] == [0, 2, 1]
+    sizes = [h.payload_end - h.payload_start for h in video]
+    assert sizes == [500, 900, 700]
+    publisher = rig.router.peers["pub"]
+    assert publisher.rtx_by_ssrc[LAYER_SSRCS["q"] + 0x100] is consumer.current
+    assert publisher.by_ssrc[LAYER_SSRCS["q"]] is consumer.current
