@@ -109,8 +109,9 @@ def iso(moment: dt.datetime) -> str:
 
 
 def school_with_lessons(now: dt.datetime | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The test school, and a timetable with math lessons of 7А: one on now, one later
-    today, one that ended an hour ago, and one tomorrow."""
+    """The test school, and a timetable with math lessons of 7А: one on now, one two hours
+    later (tomorrow in the school's zone late in its evening), one that ended an hour ago,
+    and one tomorrow."""
     now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
     slots = {
         "m-now": now - dt.timedelta(minutes=5),

@@ -5,11 +5,13 @@ webhooks delivered to a journal's endpoint (retried when it fails)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import hmac
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -22,6 +24,7 @@ from tests.integration.journal import (
     MATH_CHAT,
     JournalServer,
     chat_id_of,
+    iso,
     live_math_lesson,
     school_with_lessons,
     start_journal_server,
@@ -101,10 +104,14 @@ async def test_scheduling_follows_the_timetable_and_the_chat_list_shows_the_less
     )
     assert status == 422 and refused["code"] == "slot_not_available"
     assert refused["errors"][0]["field"] == "lesson_id"
+    # Later today in the school's zone (Moscow: the test school names none); "two hours
+    # from now" is tomorrow there in the evening.
+    moscow = ZoneInfo("Europe/Moscow")
+    now = dt.datetime.now(moscow).replace(microsecond=0)
+    midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), moscow)
+    later_today = min(now + dt.timedelta(hours=1), midnight - dt.timedelta(seconds=1))
     status, today = await journal.call(
-        "POST",
-        f"/api/v1/chats/{klass}/calls?as=t1",
-        {"starts_at": schedule["lessons"][1]["starts_at"]},
+        "POST", f"/api/v1/chats/{klass}/calls?as=t1", {"starts_at": iso(later_today)}
     )
     assert status == 422 and today["code"] == "slot_not_available"
     status, _ = await journal.call(
