@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 from protocol.errors import ErrorCode
 from server.domain.errors import DomainError, FieldError
+from server.domain.roster import DEFAULT_TIMEZONE
 from server.store.lessons import SlotRow, Stay
 
-DEFAULT_TIMEZONE = "Europe/Moscow"
 # A gap shorter than this between two stays is a reconnect, not leaving.
 RECONNECT_GAP_MS = 120_000
 
