@@ -227,13 +227,17 @@ class Peer:
         self, encoding: Encoding, data: bytes, header: RtpHeader, now: float
     ) -> None:
         """An RTX packet: the original packet (its sequence number first in the payload) as
-        if it had come late on its own stream; padding only (a probe) is dropped."""
+        if it had come late on its own stream, when it is one we NACKed. Chrome also probes
+        bandwidth on RTX, with padding or with packets sent before: taken as media those
+        would be forwarded twice, count toward the layer's bitrate (enough for the
+        allocator to pause it) and could restart a switch at an old keyframe."""
         start = header.payload_start
         end = header.payload_end
         if (
             end - start < 2
             or encoding.ssrc is None
-            or header.payload_type != (encoding.producer.params.rtx_payload_type)
+            or header.payload_type != encoding.producer.params.rtx_payload_type
+            or not encoding.nack.missing((data[start] << 8) | data[start + 1])
         ):
             return
         original = bytearray(data[:start])

@@ -360,6 +360,11 @@ class NackGenerator:
             return self._trim()
         return False
 
+    def missing(self, sequence: int) -> bool:
+        """Whether ``sequence`` (16-bit) is one we are waiting for."""
+        delta = (sequence - self._highest) & 0xFFFF
+        return delta >= 0x8000 and self._highest + delta - 0x10000 in self._missing
+
     def _trim(self) -> bool:
         missing = self._missing
         keyframes = self._keyframes

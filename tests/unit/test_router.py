@@ -259,14 +259,18 @@ def test_a_packet_the_publisher_sends_again_on_its_rtx_stream_fills_the_subscrib
     rig.sinks[0].kept = []
     rig.feed(rig.rtx_packet("q", b""))  # a bandwidth probe: padding only, nothing to forward
     rig.feed(rig.video_packet("q", size=500))
+    arrived_plain = rig.last_plain
     rig.video_packet("q", size=700)  # never arrives
     lost_plain = rig.last_plain
     rig.feed(rig.video_packet("q", size=900))
     rig.feed(rig.rtx_packet("q", lost_plain))  # after our NACK: the same packet, wrapped
+    rig.feed(rig.rtx_packet("q", lost_plain))  # again: already here
+    rig.feed(rig.rtx_packet("q", arrived_plain))  # a probe made of a packet sent before
 
     video = [h for h in map(parse_rtp, rig.sinks[0].rtp()) if h is not None]
     video = [h for h in video if h.ssrc == consumer.ssrc]
-    # In order of arrival: the one before, the one after, then the repaired one between.
+    # In order of arrival: the one before, the one after, then the repaired one between;
+    # nothing twice.
     first = video[0].sequence
     assert [h.sequence - first for h in video] == [0, 2, 1]
     sizes = [h.payload_end - h.payload_start for h in video]
