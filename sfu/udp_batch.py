@@ -178,9 +178,11 @@ class UdpBatch:
                 if result > 0:
                     sent += result
                     continue
-                if _ffi.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                error = _ffi.errno
+                if error in (errno.EAGAIN, errno.EWOULDBLOCK):
                     break
-                sent += 1  # this one cannot go (an unreachable address): drop it
+                if error != errno.EINTR:  # a signal came first: try again
+                    sent += 1  # this one cannot go (an unreachable address): drop it
         for index in range(sent, count):
             start = index * SLOT
             size = self._iov_words[index * _IOV_WORDS + _LEN_WORD]

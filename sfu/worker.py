@@ -253,6 +253,7 @@ async def run(args: argparse.Namespace) -> None:
     await stopped.wait()
     timer[0].cancel()
     recordings = router.close()
+    await asyncio.sleep(0)  # the BYEs and close_notify alerts leave with this turn's batch
     if recordings:
         # Let the writers finish their files (the server waits 5 s before it kills us).
         await asyncio.wait([asyncio.wrap_future(f) for f in recordings], timeout=4)
