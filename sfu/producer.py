@@ -46,7 +46,6 @@ RATE_WINDOW_S = 1.0
 
 class Encoding:
     __slots__ = (
-        "_window_bytes",
         "_window_start",
         "_window_temporal",
         "bitrate",
@@ -80,7 +79,6 @@ class Encoding:
         # The bitrate of VP8 temporal layers 0..n, each with those below it; empty until
         # measured, one entry for a stream without temporal layers.
         self.temporal_bitrates: list[int] = []
-        self._window_bytes = 0
         self._window_temporal = [0, 0, 0, 0]  # bytes by temporal layer id
         self._window_start = 0.0
         self.last_packet_at = 0.0
@@ -90,7 +88,6 @@ class Encoding:
         size = len(data)
         self.packets += 1
         self.bytes += size
-        self._window_bytes += size
         self.last_packet_at = now
         sequence = header.sequence
         self.cache.put(sequence, data)
@@ -98,12 +95,13 @@ class Encoding:
         info = None
         keyframe = False
         level = -1
+        tid = 0  # a stream without temporal layers is all base layer
         codec = producer.codec
         if codec == "vp8":
             info = parse_vp8(data, header.payload_start, header.payload_end)
             if info is not None:
                 keyframe = info.is_keyframe
-                self._window_temporal[info.tid or 0] += size
+                tid = info.tid or 0
         elif codec == "h264":
             keyframe = h264_is_keyframe(data, header.payload_start, header.payload_end)
         elif producer.level_ext:
@@ -112,6 +110,7 @@ class Encoding:
             if decoded is not None:
                 level = decoded[1]
                 producer.peer.room.speakers.level(producer, level, now)
+        self._window_temporal[tid] += size
         if producer.params.nack:
             self.nack.received(sequence, int(now * 1000), keyframe)
         if keyframe:
@@ -134,9 +133,8 @@ class Encoding:
             return
         elapsed = now - self._window_start
         if elapsed >= RATE_WINDOW_S:
-            self.bitrate = int(self._window_bytes * 8 / elapsed)
             self.temporal_bitrates = _cumulative(self._window_temporal, elapsed)
-            self._window_bytes = 0
+            self.bitrate = self.temporal_bitrates[-1]
             self._window_temporal = [0, 0, 0, 0]
             self._window_start = now
         if now - self.last_packet_at > 2 * RATE_WINDOW_S:

@@ -394,7 +394,8 @@ class Router:
                 continue
             rates = [
                 e.temporal_bitrates
-                or ((LADDER_BPS[min(e.index, 2)],) if now - e.last_packet_at < 2 else ())
+                if e.bitrate
+                else ((LADDER_BPS[min(e.index, 2)],) if now - e.last_packet_at < 2 else ())
                 for e in producer.encodings
             ]
             if producer.source == "screen":

@@ -5,7 +5,9 @@ stream it receives continuous across switches."""
 from __future__ import annotations
 
 import itertools
+import struct
 import time
+from typing import Any, cast
 
 from bench.micro.sfu_rig import (
     AUDIO_SSRC,
@@ -20,6 +22,7 @@ from bench.micro.sfu_rig import (
 )
 from protocol.sfu_control import Answer, PeerLayer, PeerMove, PeerOffer, RoomCreate
 from sfu.consumer import Consumer
+from sfu.producer import Producer, RtpParams
 from sfu.rtcp import Pli, build_nack, build_remb, parse_rtcp
 from sfu.rtp import parse_rtp
 from sfu.srtp import SrtpPair, SrtpProfile
@@ -214,6 +217,7 @@ def test_short_of_bandwidth_a_subscriber_gets_fewer_frames_of_the_same_layer_wit
     ladder = ([60_000, 100_000, 150_000], [200_000, 330_000, 500_000], [600_000, 10**6, 15 * 10**5])
     for encoding, rates in zip(encodings, ladder, strict=True):
         encoding.temporal_bitrates = rates
+        encoding.bitrate = rates[-1]
     remb(rig, 1_200_000)  # enough for the top encoding at half its frame rate
     settle(rig)
     assert consumer.target is encodings[2] and consumer.temporal_target == 1
@@ -278,3 +282,18 @@ def test_a_packet_the_publisher_sends_again_on_its_rtx_stream_fills_the_subscrib
     publisher = rig.router.peers["pub"]
     assert publisher.rtx_by_ssrc[LAYER_SSRCS["q"] + 0x100] is consumer.current
     assert publisher.by_ssrc[LAYER_SSRCS["q"]] is consumer.current
+
+
+def test_a_stream_without_temporal_layers_is_measured_as_one() -> None:
+    # H.264 (or VP8 without the T bit): everything counts as the base layer.
+    params = RtpParams(mid="1", kind="video", codec="h264", payload_type=102, clock_rate=90000)
+    encoding = Producer("p", cast(Any, None), "camera", params, [], [1234]).encodings[0]
+    encoding.measure(10.0)
+    for sequence in range(50):
+        packet = struct.pack("!BBHII", 0x80, 102, sequence, sequence * 3000, 1234)
+        packet += b"\x41" + bytes(999)  # a non-IDR slice
+        header = parse_rtp(packet)
+        assert header is not None
+        encoding.receive(packet, header, 10.5)
+    encoding.measure(11.0)
+    assert encoding.temporal_bitrates == [encoding.bitrate] == [50 * 1012 * 8]
