@@ -63,7 +63,7 @@ from typing import Any, Protocol
 import jwt
 import orjson
 
-from bench import report
+from bench import machine, report
 from bench.baselines import janus
 from bench.procstat import ProcSample, sample
 from bench.profile import sampled, top_frames
@@ -1324,6 +1324,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.vs == "janus":
         janus.check(args)
     commit = sfu_commit()
+    reference = machine.speed()
     with tempfile.TemporaryDirectory(prefix="parta-bench-sfu-") as tmp:
         if args.ramp:
             outcome = run_ramp(args, Path(tmp))
@@ -1338,6 +1339,7 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": " ".join(["python -m bench", *sys.argv[1:]]),
         "sfu_commit": commit,
+        "machine": reference,
         "params": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         **outcome,
     }
@@ -1348,6 +1350,11 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
     say(f"sfu {name} (SFU {commit}):")
+    say(
+        f"  machine before the run: a Python loop step {reference['python_loop_ns']} ns, a "
+        f"loopback sendto {reference['loopback_sendto_us']} µs, load average "
+        f"{reference['load_average'][0]}"
+    )
     window = result.get("window") or result.get("best")
     if window is None:
         say("  no window with loss ≤ 1%")

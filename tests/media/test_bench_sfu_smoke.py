@@ -27,6 +27,7 @@ def bench_sfu(tmp_path: Path, *args: str) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(out.read_text())
     # What the report renders: headline figures and plots of [x, y] points.
     assert result["summary"]["server tracebacks"] == 0
+    assert result["machine"]["python_loop_ns"] > 0 and result["machine"]["loopback_sendto_us"] > 0
     for plot in result["plots"]:
         assert {"title", "x_label", "y_label", "series"} <= set(plot)
         assert all(len(point) == 2 for points in plot["series"].values() for point in points)
