@@ -92,6 +92,13 @@ def stop_server(server: RunningServer) -> str:
     return err
 
 
+def stop_cleanly(server: RunningServer) -> str:
+    """``stop_server``, and check that the server logged no traceback: what it logged."""
+    log = stop_server(server)
+    assert "Traceback" not in log, log
+    return log
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     running = start_server(tmp_path_factory.mktemp("parta"))
