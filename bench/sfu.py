@@ -63,7 +63,7 @@ from typing import Any, Protocol
 import jwt
 import orjson
 
-from bench import machine, report
+from bench import cores, machine, report
 from bench.baselines import janus
 from bench.procstat import ProcSample, sample
 from bench.profile import sampled, top_frames
@@ -513,6 +513,8 @@ class Window:
     # Tracebacks in the server's log (its SFU workers log there) by the end of the window:
     # any at all makes the window suspect, since a worker's periodic timer may have died.
     server_tracebacks: int = 0
+    # The cores each SFU process was allowed to run on while measured.
+    sfu_cores: list[list[int]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -626,6 +628,13 @@ class Measured(Protocol):
     def log(self) -> str: ...
 
 
+def pin_sfu(server: Measured, args: argparse.Namespace) -> None:
+    """The SFU's processes onto their own cores, when ``main`` set cores apart for them."""
+    if args.cores is not None:
+        for pid in server.workers:
+            cores.pin(pid, args.cores.sfu)
+
+
 def measure(
     procs: LoadProcs,
     server: Measured,
@@ -636,6 +645,8 @@ def measure(
 ) -> Window:
     """One window of ``duration`` seconds: CPU of the SFU workers against what arrived."""
     workers = server.workers
+    pin_sfu(server, args)  # again: threads made since it started
+    sfu_cores = [sorted(os.sched_getaffinity(pid)) for pid in workers]
     with contextlib.ExitStack() as stack:
         for index, pid in enumerate(workers):
             target = None if profile is None else profile.with_suffix(f".worker{index}.txt")
@@ -673,6 +684,7 @@ def measure(
     window.timeline = sampler.timeline
     window.senders = senders(start, end)
     window.server_tracebacks = tracebacks
+    window.sfu_cores = sfu_cores
     if tracebacks:
         window.notes.append(
             f"INVALID: the server logged {tracebacks} traceback(s) by the end of this window"
@@ -806,6 +818,7 @@ def running(args: argparse.Namespace, workdir: Path) -> Iterator[tuple[Server, l
     rooms = rooms_of(args, accounts)
     school = School(data_dir)
     server = Server(data_dir, args.sfu_workers)
+    pin_sfu(server, args)
     try:
         asyncio.run(school.open(server.url, rooms))
         yield server, rooms
@@ -1114,6 +1127,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile", type=Path, help="sample the SFU workers with py-spy into PROFILE.workerN.txt"
     )
+    parser.add_argument(
+        "--no-pin",
+        dest="pin",
+        action="store_false",
+        help="let the SFU share cores with the load (bench/cores.py: pinned by default)",
+    )
 
 
 # --- results ----------------------------------------------------------------------------------
@@ -1325,6 +1344,9 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         janus.check(args)
     commit = sfu_commit()
     reference = machine.speed()
+    args.cores = cores.split(args.sfu_workers) if args.pin else None
+    if args.cores is not None:
+        cores.take_load_cores(args.cores)
     with tempfile.TemporaryDirectory(prefix="parta-bench-sfu-") as tmp:
         if args.ramp:
             outcome = run_ramp(args, Path(tmp))
@@ -1340,7 +1362,10 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         "command": " ".join(["python -m bench", *sys.argv[1:]]),
         "sfu_commit": commit,
         "machine": reference,
-        "params": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "cores": None if args.cores is None else args.cores.describe(),
+        "params": {
+            k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "cores"
+        },
         **outcome,
     }
     result["summary"], result["plots"] = summarise(result)
@@ -1355,6 +1380,10 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
         f"loopback sendto {reference['loopback_sendto_us']} µs, load average "
         f"{reference['load_average'][0]}"
     )
+    if args.cores is None:
+        say("  cores: not pinned (the SFU shares its cores with the load)")
+    else:
+        say(f"  cores: SFU on {sorted(args.cores.sfu)}, load on {sorted(args.cores.load)}")
     window = result.get("window") or result.get("best")
     if window is None:
         say("  no window with loss ≤ 1%")

@@ -107,6 +107,7 @@ class Peer:
         self.keyframes = KeyFrameRequester()
         self.twcc_in = TransportCcRecorder()
         self.estimator = Estimator()
+        self._record_sent = self.estimator.history.record  # per forwarded packet
         self._transport_seq = 0
         self.rtcp_ssrc = int.from_bytes(os.urandom(4), "big") | 1
         self.session_id = int.from_bytes(os.urandom(7), "big")
@@ -349,7 +350,7 @@ class Peer:
         if info is not None and (picture_id >= 0 or tl0picidx >= 0):
             patch_vp8_descriptor(out, pos, info, picture_id, tl0picidx)
         if params.ext_transport_cc:
-            self.estimator.history.record(transport_seq, now, size)
+            self._record_sent(transport_seq, now, size)
         protected = srtp.protect_out(size)
         size = len(protected)
         consumer.bytes += size

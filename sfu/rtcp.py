@@ -618,7 +618,12 @@ class TransportCcRecorder:
         arrivals = self._arrivals
         if ext not in arrivals:
             if len(arrivals) >= self._max_recorded:
-                del arrivals[next(iter(arrivals))]
+                # No feedback built for a while: forget the older half at once. Deleting
+                # the oldest one at a time leaves deleted slots at the front of the dict,
+                # which the next deletion's ``iter`` walks again: ~5 µs a packet at 8,192.
+                kept = list(arrivals.items())[len(arrivals) // 2 :]
+                arrivals.clear()
+                arrivals.update(kept)
             arrivals[ext] = arrival_us
 
     def build(self, sender_ssrc: int, media_ssrc: int) -> list[bytes]:

@@ -90,7 +90,6 @@ class UdpBatch:
         "_msgs",
         "_pending",
         "_queue",
-        "_scheduled",
         "_view",
         "batches",
         "datagrams",
@@ -120,7 +119,6 @@ class UdpBatch:
             header.msg_namelen = _SOCKADDR_IN.size
         # Where each queued datagram goes, in slot order.
         self._destinations: list[_Destination] = []
-        self._scheduled = False
         self.batches = 0
         self.datagrams = 0
 
@@ -141,15 +139,15 @@ class UdpBatch:
         iov_words = self._iov_words
         msg_words = self._msg_words
         flush = self.flush
+        call_soon = self._call_soon
 
         def send(data: bytes | memoryview) -> None:
             count = len(destinations)
             if count == _SLOTS:
-                flush()
+                flush()  # the flush that comes at the end of this turn is already due
                 count = 0
-            if not self._scheduled:
-                self._scheduled = True
-                self._call_soon(self._end_of_turn)
+            elif not count:
+                call_soon(flush)  # a new batch: it leaves at the end of this turn at the latest
             size = len(data)
             start = count * SLOT
             view[start : start + size] = data
@@ -158,10 +156,6 @@ class UdpBatch:
             destinations.append(destination)
 
         return send
-
-    def _end_of_turn(self) -> None:
-        self._scheduled = False
-        self.flush()
 
     def flush(self) -> None:
         """Send what is queued."""

@@ -423,6 +423,8 @@ def run(args: argparse.Namespace, workdir: Path, parta: dict[str, Any]) -> dict[
         for r in range(1, count + 1)
     ]
     janus = Janus(workdir, args.janus_event_loops)
+    # One process however many event loops it runs: on the cores of Parta's workers.
+    sfu.pin_sfu(janus, args)
     try:
         asyncio.run(create_rooms(janus.url, [room.lesson_id for room in rooms], bitrate=0))
         plan = sfu.cast(args, rooms)

@@ -8,6 +8,7 @@ of this folder it runs inside the loopback-only network namespace (see ``./dev``
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,11 @@ def bench_sfu(tmp_path: Path, *args: str) -> dict[str, Any]:
     # What the report renders: headline figures and plots of [x, y] points.
     assert result["summary"]["server tracebacks"] == 0
     assert result["machine"]["python_loop_ns"] > 0 and result["machine"]["loopback_sendto_us"] > 0
+    # The SFU worker gets a core of its own, the load the others (bench/cores.py).
+    available = sorted(os.sched_getaffinity(0))
+    if len(available) > 1:
+        assert result["cores"] == {"sfu": available[-1:], "load": available[:-1]}
+        assert result["window"]["sfu_cores"] == [available[-1:]]
     for plot in result["plots"]:
         assert {"title", "x_label", "y_label", "series"} <= set(plot)
         assert all(len(point) == 2 for points in plot["series"].values() for point in points)

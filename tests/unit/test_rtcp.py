@@ -573,11 +573,16 @@ def test_recorder_skips_a_huge_gap() -> None:
     assert value.packets[0][0] == 1000 and first.base_seq == 0
 
 
-def test_recorder_is_bounded() -> None:
+def test_recorder_is_bounded_and_keeps_the_newest() -> None:
     recorder = TransportCcRecorder(max_recorded=100)
     for seq in range(1000):
         recorder.record(seq, seq * 1000)
-    assert len(recorder) == 100
+        assert len(recorder) <= 100
+    # Feedback stalled: what is reported is the newest arrivals, each at its own time.
+    found = arrivals(feedback(recorder))
+    received = {seq: at for seq, at in found.items() if at is not None}
+    assert set(range(950, 1000)) <= set(received)
+    assert all(received[seq] == seq * 1000 // 250 * 250 for seq in received)
 
 
 @hsettings
