@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import Any, Final, NamedTuple
+from typing import Any, ClassVar, Final, NamedTuple
 
 from pylibsrtp import Policy, Session
 from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found]
@@ -113,7 +113,11 @@ class SrtpPair:
     ``MAX_PACKET`` bytes); ``protect_out`` protects what was written into ``out``.
     """
 
-    __slots__ = ("_rx", "_rx_srtp", "_tx", "_tx_srtp", "out", "profile")
+    __slots__ = ("_rx", "_rx_srtp", "_tx", "_tx_srtp", "profile")
+
+    # Where the next packet to send is written (``MAX_PACKET`` bytes at most): the same
+    # buffer for every session.
+    out: ClassVar[memoryview] = _OUT_VIEW[:MAX_PACKET]
 
     def __init__(self, profile: SrtpProfile, rx: Session, tx: Session) -> None:
         self.profile = profile
@@ -122,8 +126,6 @@ class SrtpPair:
         self._tx = tx
         self._rx_srtp: Any = rx._srtp[0]
         self._tx_srtp: Any = tx._srtp[0]
-        # Where the next packet to send is written (``MAX_PACKET`` bytes at most).
-        self.out: memoryview = _OUT_VIEW[:MAX_PACKET]
 
     @classmethod
     def from_keys(

@@ -3,7 +3,7 @@
 A forwarded packet used to be one ``sendto``: a system call, the address tuple parsed again
 and the protected packet copied into a new ``bytes`` first. On Linux ``sendmmsg(2)`` sends
 many datagrams, each to its own address, in one call. Each datagram is copied into a slot
-allocated once (the SRTP session's buffer it comes from is reused by the next packet) with
+allocated once (the SRTP send buffer it comes from is reused by the next packet) with
 its destination's address, built once per destination; the batch goes out when its slots
 are full or at the end of the loop's turn (``call_soon`` when a batch starts), so a packet
 waits at most for the rest of the datagrams the loop read in that turn.
@@ -14,7 +14,7 @@ too, so that nothing overtakes what waits. Other errors drop that one datagram, 
 transport's ``error_received``.
 
 ``sendmmsg`` comes from the C library through cffi's ABI mode (no compiler); where it is
-missing, ``udp_batch`` is None and the worker sends each datagram with ``sendto``.
+missing (``sendmmsg_available()`` says so), the worker sends each datagram with ``sendto``.
 """
 
 from __future__ import annotations
