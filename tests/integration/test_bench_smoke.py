@@ -15,13 +15,12 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _bench(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bench", *args],
-        check=check,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *args], capture_output=True, text=True, timeout=120
     )
+    # What the harness printed is the only account of why a run failed on CI.
+    assert not check or done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done
 
 
 def _pngs(page: str) -> list[bytes]:
@@ -66,9 +65,12 @@ def test_bench_chat_load_smoke_with_drops(tmp_path: Path) -> None:
 
 def test_bench_chat_ramp_smoke_finds_what_the_server_holds(tmp_path: Path) -> None:
     out = tmp_path / "ramp.json"
+    # The steps and the summary are under test here, not the latency: one stall of a CI
+    # machine puts a 2 s window's p99 over 100 ms (the bound has its own test below).
     _bench("chat", "--ramp", "--ramp-start", "20", "--ramp-step", "20", "--ramp-max", "40",
            "--chat-size", "10", "--procs", "2", "--interval", "1", "--duration", "2",
-           "--drop", "0", "--quiet", "0.2", "--no-report", "--out", str(out))  # fmt: skip
+           "--drop", "0", "--quiet", "0.2", "--p99-ms", "5000", "--no-report",
+           "--out", str(out))  # fmt: skip
     result = json.loads(out.read_text())
     steps = result["run"]["steps"]
     assert [s["clients"] for s in steps] == [20, 40]
