@@ -53,6 +53,13 @@ class _PostgresTxn:
             return await self._conn.fetchval(sql, *args)
 
 
+async def _keep_session(conn: Any) -> None:
+    """What the pool does to a released connection beyond rolling back a transaction left
+    open (asyncpg does that first): nothing. Its default is one more round trip per release
+    to undo session state (advisory locks, cursors, LISTEN, SET) that this store never
+    leaves behind: its one advisory lock is transaction-scoped, and it sets nothing."""
+
+
 class PostgresDatabase:
     dialect: ClassVar[Dialect] = "postgres"
     migration_lock: ClassVar[str | None] = "SELECT pg_advisory_xact_lock(727372)"
@@ -66,7 +73,9 @@ class PostgresDatabase:
 
     @classmethod
     async def connect(cls, dsn: str, *, min_size: int = 2, max_size: int = 10) -> PostgresDatabase:
-        pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+        pool = await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, reset=_keep_session
+        )
         return cls(pool)
 
     @asynccontextmanager

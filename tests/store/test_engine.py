@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
-from server.store import IntegrityError, Store
+from server.store import IntegrityError, Store, open_store
+from server.store.migrate import migrate
+from tests.databases import fresh_pg_database
 
 
 async def test_commit_is_visible_and_rollback_is_not(store: Store) -> None:
@@ -76,3 +79,23 @@ async def test_cancelled_transaction_leaves_the_database_usable(store: Store) ->
         await task
     async with store.db.transaction("after") as txn:
         assert await txn.fetchval("SELECT count(*) FROM accounts") == 0
+
+
+async def test_postgres_connections_go_back_to_the_pool_holding_no_advisory_lock(
+    tmp_path: Path,
+) -> None:
+    # The pool no longer resets sessions on release (server/store/postgres.py): a lock taken
+    # for the session instead of the transaction would stay held, and the next migration or
+    # any other taker of it would wait forever.
+    store = await open_store(await fresh_pg_database(), tmp_path)  # migrations take the lock
+    try:
+        async with store.db.transaction("t") as txn:
+            held = await txn.fetchval(
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
+                " WHERE l.locktype = 'advisory' AND d.datname = current_database()"
+            )
+        assert held == 0
+        # And a migration run on the same pool again does not wait for one.
+        await asyncio.wait_for(migrate(store.db), 10)
+    finally:
+        await store.close()
