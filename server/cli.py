@@ -15,6 +15,7 @@ import orjson
 import uvloop
 
 from server.config import Settings, limits_from_env
+from server.gateway.proxies import parse_network
 from server.logs import setup_logging
 from server.media.workers import default_worker_count
 
@@ -41,6 +42,23 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-json", action="store_true", help="log JSON lines to stderr")
 
 
+def _proxy(text: str) -> str:
+    try:
+        parse_network(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text.strip()
+
+
+def _env_proxies(parser: argparse.ArgumentParser) -> list[str]:
+    """``PARTA_TRUSTED_PROXIES``, checked as the flag is (argparse cannot check defaults)."""
+    raw = os.environ.get("PARTA_TRUSTED_PROXIES", "")
+    try:
+        return [_proxy(item) for item in raw.split(",") if item.strip()]
+    except argparse.ArgumentTypeError as exc:
+        parser.error(f"PARTA_TRUSTED_PROXIES: {exc}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parta", description="Parta school communication server")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -56,6 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="seed a demo school through the journal API and print who can sign in",
     )
     serve.add_argument("--sms-webhook-url", default=os.environ.get("PARTA_SMS_WEBHOOK_URL"))
+    serve.add_argument(
+        "--trusted-proxy",
+        dest="trusted_proxies",
+        action="append",
+        type=_proxy,
+        metavar="ADDRESS[/BITS]",
+        help="a reverse proxy whose X-Forwarded-For is believed (repeatable; default: "
+        "PARTA_TRUSTED_PROXIES, comma-separated; none)",
+    )
     serve.add_argument(
         "--sfu-workers",
         type=int,
@@ -116,6 +143,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         port=args.port,
         public_url=args.public_url,
         sms_webhook_url=args.sms_webhook_url,
+        trusted_proxies=tuple(args.trusted_proxies or ()),
         sfu_workers=args.sfu_workers,
         media_host=args.media_host,
         media_announce=args.media_announce,
@@ -124,7 +152,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "serve" and args.trusted_proxies is None:
+        args.trusted_proxies = _env_proxies(parser)
     settings = settings_from(args)
     setup_logging(json_lines=settings.log_json)
     if args.command == "serve":

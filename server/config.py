@@ -60,6 +60,8 @@ class Settings:
     port: int = 8080
     public_url: str | None = None
     sms_webhook_url: str | None = None
+    # Reverse proxies (addresses or networks) whose X-Forwarded-For names the client.
+    trusted_proxies: tuple[str, ...] = ()
     log_json: bool = False
     # SFU workers (processes); 0 turns calls off. Worker i listens on media_port + i
     # (UDP and ICE-TCP), or on a free port when media_port is 0.

@@ -23,6 +23,7 @@ from protocol.errors import ErrorCode
 from server.config import Limits
 from server.domain.errors import DomainError
 from server.gateway.body import BodyStream, BodyTooLarge
+from server.gateway.proxies import TrustedProxies
 
 logger = logging.getLogger("parta.http")
 
@@ -87,6 +88,7 @@ class HttpApp(Protocol):
     """What an HTTP connection needs from the application."""
 
     limits: Limits
+    proxies: TrustedProxies
 
     async def handle(self, request: Request) -> Response: ...
 
@@ -130,7 +132,7 @@ class HttpConnection(asyncio.Protocol):
         self._limits = app.limits
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
-        self._client_ip = ""
+        self._peer_ip = ""
         self._url = b""
         self._headers: dict[str, str] = {}
         self._header_bytes = 0
@@ -154,7 +156,7 @@ class HttpConnection(asyncio.Protocol):
         # uvloop's transports are not asyncio.Transport subclasses but behave as one.
         self._transport = cast(asyncio.Transport, transport)
         peer = self._transport.get_extra_info("peername")
-        self._client_ip = peer[0] if peer else ""
+        self._peer_ip = peer[0] if peer else ""
         self._app.connection_opened(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -258,7 +260,9 @@ class HttpConnection(asyncio.Protocol):
             query=parse_qs(parsed.query.decode("latin-1")) if parsed.query else {},
             headers=self._headers,
             body=body,
-            client_ip=self._client_ip,
+            client_ip=self._app.proxies.client_ip(
+                self._peer_ip, self._headers.get("x-forwarded-for")
+            ),
             stream=stream,
         )
 

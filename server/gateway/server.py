@@ -21,6 +21,7 @@ from server.api.sessions import COOKIE
 from server.config import Settings
 from server.domain.errors import DomainError
 from server.gateway.http import HttpConnection, Request, Response, encode_response
+from server.gateway.proxies import TrustedProxies
 from server.gateway.websocket import Flusher, FrameHandler, RequestWorkers, WsConnection
 
 logger = logging.getLogger("parta.gateway")
@@ -34,6 +35,7 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.limits = settings.limits
+        self.proxies = TrustedProxies(settings.trusted_proxies)
         self._router = router
         self._frames = frames
         self._server: asyncio.Server | None = None

@@ -12,6 +12,8 @@ import contextlib
 import itertools
 import os
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ import orjson
 import pytest
 
 from protocol.client import http_request
-from tests.integration.conftest import RunningServer, start_server, stop_server
+from tests.integration.conftest import RunningServer, start_server, stop_cleanly, stop_server
 
 PROBLEM = "application/problem+json"
 HEADER_CAP = 16 << 10  # PARTA_HTTP_HEADER_BYTES default
@@ -852,3 +854,69 @@ async def test_per_address_limits_on_codes_and_verifies(tmp_path: Path) -> None:
         log = stop_server(server)
     assert server.process.returncode == 0, log
     assert "Traceback" not in log, log
+
+
+async def test_behind_a_trusted_proxy_each_client_has_its_own_sign_in_limit(
+    tmp_path: Path,
+) -> None:
+    # TLS ends at the district's reverse proxy, so every request comes from its address.
+    server = start_server(
+        tmp_path, "--trusted-proxy", "127.0.0.1", env={"PARTA_CODES_PER_IP_PER_HOUR": "2"}
+    )
+    try:
+
+        async def code_from(client: str) -> Reply:
+            return await call(
+                server,
+                "POST",
+                "/api/v1/auth/code",
+                {"phone": new_phone()},
+                headers={"x-forwarded-for": client},
+            )
+
+        for _ in range(2):
+            assert (await code_from("203.0.113.7")).status == 200
+        assert_problem(await code_from("203.0.113.7"), 429, "rate_limited")
+        # Another school's address is not held back by the first one's attempts,
+        assert (await code_from("198.51.100.2")).status == 200
+        # and a client cannot name a fresh address for itself left of the proxy's entry.
+        assert_problem(await code_from("192.0.2.1, 203.0.113.7"), 429, "rate_limited")
+    finally:
+        stop_cleanly(server)
+
+
+async def test_without_a_trusted_proxy_x_forwarded_for_changes_nothing(tmp_path: Path) -> None:
+    server = start_server(tmp_path, env={"PARTA_CODES_PER_IP_PER_HOUR": "2"})
+    try:
+        for n in range(3):
+            reply = await call(
+                server,
+                "POST",
+                "/api/v1/auth/code",
+                {"phone": new_phone()},
+                headers={"x-forwarded-for": f"203.0.113.{n}"},
+            )
+            assert reply.status == (200 if n < 2 else 429)
+    finally:
+        stop_cleanly(server)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (["--trusted-proxy", "proxy.school.ru"], {}, "--trusted-proxy"),
+        ([], {"PARTA_TRUSTED_PROXIES": "10.0.0.1,10.0.0.300"}, "PARTA_TRUSTED_PROXIES"),
+    ],
+)
+def test_a_trusted_proxy_that_is_not_an_address_stops_the_start(
+    tmp_path: Path, args: list[str], env: dict[str, str], named: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "server", "serve", "--data-dir", str(tmp_path), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, **env},
+    )
+    assert done.returncode == 2
+    assert named in done.stderr and "not an IP address or network" in done.stderr
