@@ -144,6 +144,10 @@ ERRORS: dict[int, tuple[str, str]] = {
     422: ("ValidationFailed", "The body or a parameter is invalid; `errors` names the fields."),
     429: ("TooManyRequests", "Rate limited; `Retry-After` says how many seconds to wait."),
     500: ("InternalError", "A bug: the server logged it."),
+    503: (
+        "Unavailable",
+        "A service Parta depends on failed (the SMS gateway); try again after `Retry-After`.",
+    ),
 }
 
 
@@ -548,10 +552,11 @@ def _paths() -> dict[str, Schema]:
                 "Send a sign-in code by SMS",
                 "auth",
                 PUBLIC,
-                {**_ok("CodeSent", "The code is sent."), **_errors(400, 413, 422, 429)},
+                {**_ok("CodeSent", "The code is sent."), **_errors(400, 413, 422, 429, 503)},
                 body="CodeRequest",
                 description="A code lives 5 minutes and allows 5 attempts; a new one can be "
-                "asked after 60 s; 5 codes per phone per hour, and a per-address limit.",
+                "asked after 60 s; 5 codes per phone per hour, and a per-address limit. When "
+                "the SMS gateway fails (503), the attempt holds nothing back.",
             )
         },
         "/api/v1/auth/verify": {

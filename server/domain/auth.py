@@ -22,6 +22,9 @@ from server.store.accounts import Profile, SignInCode
 
 logger = logging.getLogger("parta.auth")
 
+# When the SMS gateway failed: a hint to try again soon, not a wait the server enforces.
+SMS_RETRY_AFTER_S = 10
+
 HOUR_MS = 3_600_000
 DEFAULT_REGION = "RU"
 NAME_MAX = 60
@@ -155,7 +158,21 @@ class AuthService:
                 sent_in_window=sent,
             )
         )
-        await self._sms.send(phone, f"Parta: код входа {code}. Никому его не сообщайте.", code)
+        try:
+            await self._sms.send(phone, f"Parta: код входа {code}. Никому его не сообщайте.", code)
+        except Exception as exc:
+            # Nothing reached the person: neither the resend cooldown nor the hourly count
+            # may hold back their next try (the per-address limit still counts it).
+            logger.warning("sms not sent", extra={"error": repr(exc)})
+            if previous is None:
+                await self._store.accounts.delete_code(phone)
+            else:
+                await self._store.accounts.put_code(previous)
+            raise DomainError(
+                ErrorCode.UNAVAILABLE,
+                "the SMS could not be sent; try again shortly",
+                retry_after_s=SMS_RETRY_AFTER_S,
+            ) from None
         return CodeSent(phone, limits.code_resend_after_s, limits.code_ttl_s)
 
     async def verify(self, raw_phone: str, code: str, client_ip: str) -> SignedIn:

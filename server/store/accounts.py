@@ -86,6 +86,10 @@ class AccountStore:
             )
         return None if row is None else (row[0], row[1])
 
+    async def delete_code(self, phone: str) -> None:
+        async with self._db.transaction("delete_code") as txn:
+            await txn.execute("DELETE FROM sign_in_codes WHERE phone = $1", phone)
+
     async def expire_code(self, phone: str) -> None:
         """Make the code unusable but keep the row, so resend limits still hold."""
         async with self._db.transaction("expire_code") as txn:

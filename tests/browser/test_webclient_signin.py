@@ -3,6 +3,8 @@ outbox, create the educational profile, reach the chat list, switch language, si
 
 from __future__ import annotations
 
+import re
+
 from playwright.async_api import Browser, expect
 
 from tests.browser.conftest import code_from_outbox, screenshot_path
@@ -24,7 +26,8 @@ async def test_sign_in_create_the_profile_and_sign_out(
 
     await page.get_by_label("Код из SMS").fill("000000")
     await page.get_by_role("button", name="Войти").click()
-    await expect(page.get_by_role("alert")).to_be_visible()
+    # The refusal in the reader's language, not the API's English detail.
+    await expect(page.get_by_role("alert")).to_have_text("Неверный код")
 
     await page.get_by_label("Код из SMS").fill(await code_from_outbox(server.data_dir, PHONE))
     await page.screenshot(path=screenshot_path("webclient-sign-in"), full_page=True)
@@ -52,4 +55,20 @@ async def test_sign_in_create_the_profile_and_sign_out(
     await expect(page.get_by_role("heading", name="Вход в Parta")).to_be_visible()
     await page.reload()
     await expect(page.get_by_role("heading", name="Вход в Parta")).to_be_visible()
+    await page.close()
+
+
+async def test_asking_for_a_second_code_at_once_says_how_long_to_wait(
+    server: RunningServer, browser: Browser
+) -> None:
+    page = await browser.new_page(viewport={"width": 390, "height": 800}, locale="ru-RU")
+    await page.goto(server.url + "/")
+    await page.get_by_label("Номер телефона").fill("+7 903 111-22-44")
+    await page.get_by_role("button", name="Получить код").click()
+    await page.get_by_role("button", name="Другой номер").click()
+    await page.get_by_role("button", name="Получить код").click()  # the number is kept
+    await expect(page.get_by_role("alert")).to_have_text(
+        re.compile(r"^Код уже отправлен, новый можно запросить позже\. Попробуйте через \d+ с\.$")
+    )
+    await page.screenshot(path=screenshot_path("webclient-sign-in-wait"), full_page=True)
     await page.close()

@@ -154,3 +154,40 @@ async def test_profile_rules(auth: AuthService, outbox: Outbox) -> None:
     await expect(ErrorCode.PROFILE_EXISTS, auth.create_profile(signed.account_id, good))
     after = await auth.session(signed.token)
     assert after == (signed.account_id, True)
+
+
+class FailingGateway:
+    """An SMS gateway that is down until told otherwise."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+        self.down = True
+
+    async def send(self, phone: str, text: str, code: str) -> None:
+        if self.down:
+            raise ConnectionRefusedError("gateway down")
+        await self.outbox.send(phone, text, code)
+
+
+async def test_a_code_the_gateway_could_not_send_holds_nothing_back(
+    store: Store, outbox: Outbox, clock: Clock
+) -> None:
+    gateway = FailingGateway(outbox)
+    auth = AuthService(store, gateway, b"k" * 32, Limits(codes_per_phone_per_hour=2), clock)
+    failed = await expect(ErrorCode.UNAVAILABLE, auth.request_code(PHONE, "ip"))
+    assert failed.retry_after_s is not None and failed.retry_after_s <= 60
+    # No cooldown from the code that never left: the next try goes out at once.
+    gateway.down = False
+    await auth.request_code(PHONE, "ip")
+    # A failure after it leaves the code that did arrive usable,
+    clock.advance(61)
+    gateway.down = True
+    await expect(ErrorCode.UNAVAILABLE, auth.request_code(PHONE, "ip"))
+    assert (await auth.verify(PHONE, outbox.last(), "ip")).token
+    # and failures do not count toward the hourly cap of two codes.
+    gateway.down = False
+    clock.advance(61)
+    await auth.request_code(PHONE, "ip")
+    clock.advance(61)
+    await expect(ErrorCode.RATE_LIMITED, auth.request_code(PHONE, "ip"))
+    assert len(outbox.sent) == 2

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import orjson
 
-from protocol.client import Client
+from protocol.client import Client, http_request
 from tests.databases import fresh_pg_database
-from tests.integration.conftest import RunningServer, start_server, stop_server
+from tests.integration.conftest import RunningServer, start_server, stop_cleanly, stop_server
 
 
 def parta(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -65,28 +65,67 @@ async def test_loadtest_users_sign_in_with_their_tokens(tmp_path: Path) -> None:
     assert all({"at", "level", "logger", "msg"} <= entry.keys() for entry in lines)
 
 
-async def test_codes_go_to_the_sms_webhook_when_configured(tmp_path: Path) -> None:
-    received: list[dict[str, str]] = []
+class SmsGateway:
+    """An operator's SMS gateway on loopback: keeps what it gets, answers ``status``."""
 
-    async def gateway(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self) -> None:
+        self.received: list[dict[str, str]] = []
+        self.status = b"200 OK"
+        self.listener: asyncio.Server | None = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = (await reader.readuntil(b"\r\n\r\n")).decode().lower()
         length = int(head.split("content-length:")[1].split("\r\n")[0])
-        received.append(json.loads(await reader.readexactly(length)))
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        self.received.append(json.loads(await reader.readexactly(length)))
+        writer.write(
+            b"HTTP/1.1 " + self.status + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
         await writer.drain()
         writer.close()
 
-    listener = await asyncio.start_server(gateway, "127.0.0.1", 0)
-    port = listener.sockets[0].getsockname()[1]
-    server = start_server(tmp_path, "--sms-webhook-url", f"http://127.0.0.1:{port}/sms")
+    async def start(self) -> str:
+        self.listener = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.listener.sockets[0].getsockname()[1]}/sms"
+
+
+async def test_codes_go_to_the_sms_webhook_when_configured(tmp_path: Path) -> None:
+    gateway = SmsGateway()
+    server = start_server(tmp_path, "--sms-webhook-url", await gateway.start())
     try:
         await Client(server.url).request_code("+79005550101")
-        assert received and received[0]["phone"] == "+79005550101"
-        assert "код" in received[0]["text"]
+        assert gateway.received and gateway.received[0]["phone"] == "+79005550101"
+        assert "код" in gateway.received[0]["text"]
         assert not (tmp_path / "sms-outbox.jsonl").exists()
     finally:
         stop_server(server)
-        listener.close()
+        assert gateway.listener is not None
+        gateway.listener.close()
+
+
+async def test_a_failing_sms_gateway_is_a_503_and_the_next_try_is_not_held_back(
+    tmp_path: Path,
+) -> None:
+    gateway = SmsGateway()
+    gateway.status = b"500 Internal Server Error"
+    server = start_server(tmp_path, "--sms-webhook-url", await gateway.start())
+    body = orjson.dumps({"phone": "+79005550102"})
+    headers = {"content-type": "application/json"}
+    try:
+        status, got, raw = await http_request(
+            "POST", server.url + "/api/v1/auth/code", body=body, headers=headers
+        )
+        assert status == 503 and got["content-type"] == "application/problem+json"
+        assert orjson.loads(raw)["code"] == "unavailable" and int(got["retry-after"]) > 0
+        gateway.status = b"200 OK"
+        status, _, _ = await http_request(
+            "POST", server.url + "/api/v1/auth/code", body=body, headers=headers
+        )
+        assert status == 200 and len(gateway.received) == 2
+    finally:
+        log = stop_cleanly(server)
+        assert gateway.listener is not None
+        gateway.listener.close()
+    assert "sms not sent" in log and "500" in log
 
 
 async def test_chat_prompt_talks_to_another_person(server: RunningServer) -> None:

@@ -5,6 +5,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly errors: { field: string; message: string }[] = [],
+    /** Seconds the server asks to wait (`Retry-After`), when it says. */
+    readonly retryAfter?: number,
   ) {
     super(message);
   }
@@ -20,7 +22,8 @@ export async function api<T = any>(method: string, path: string, body?: unknown)
   const text = await response.text();
   const data = text ? JSON.parse(text) : {};
   if (!response.ok) {
-    throw new ApiError(response.status, data.code ?? "http_error", data.detail ?? "", data.errors);
+    const retryAfter = Number(response.headers.get("retry-after")) || undefined;
+    throw new ApiError(response.status, data.code ?? "http_error", data.detail ?? "", data.errors, retryAfter);
   }
   return data as T;
 }

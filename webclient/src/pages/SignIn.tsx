@@ -29,15 +29,35 @@ phrases({
   "profile.female": { ru: "женский", en: "female" },
   "profile.male": { ru: "мужской", en: "male" },
   "profile.create": { ru: "Создать профиль", en: "Create the profile" },
+  // What the sign-in API refuses with, by its code (the server's own words are English).
+  "signin.err.invalid_phone": { ru: "Это не номер телефона: проверьте цифры", en: "That is not a phone number: check the digits" },
+  "signin.err.code_invalid": { ru: "Неверный код", en: "Wrong code" },
+  "signin.err.code_expired": { ru: "Код больше не действует: запросите новый", en: "The code has expired: ask for a new one" },
+  "signin.err.too_many_attempts": {
+    ru: "Слишком много неверных кодов: запросите новый",
+    en: "Too many wrong codes: ask for a new one",
+  },
+  "signin.err.resend_too_soon": { ru: "Код уже отправлен, новый можно запросить позже", en: "A code was just sent; a new one can be asked later" },
+  "signin.err.rate_limited": { ru: "Слишком много попыток", en: "Too many attempts" },
+  "signin.err.unavailable": { ru: "Не удалось отправить SMS", en: "The SMS could not be sent" },
+  "signin.retry": { ru: "{text}. Попробуйте через {wait}.", en: "{text}. Try again in {wait}." },
+  "signin.seconds": { ru: "{n} с", en: "{n} s" },
+  "signin.minutes": { ru: "{n} мин", en: "{n} min" },
 });
 
+/** A wait from `Retry-After`: seconds up to a minute and a half, then whole minutes. */
+function wait(seconds: number): string {
+  return seconds < 90 ? t("signin.seconds", { n: seconds }) : t("signin.minutes", { n: Math.ceil(seconds / 60) });
+}
+
 function message(error: unknown): string {
-  if (error instanceof ApiError) {
-    return error.errors.length
-      ? error.errors.map((e) => `${t(`profile.${e.field}`)}: ${e.message}`).join("; ")
-      : error.message || error.code;
+  if (!(error instanceof ApiError)) return t("common.error");
+  if (error.errors.length) {
+    return error.errors.map((e) => `${t(`profile.${e.field}`)}: ${e.message}`).join("; ");
   }
-  return t("common.error");
+  const key = `signin.err.${error.code}`;
+  const text = t(key) === key ? error.message || error.code : t(key);
+  return error.retryAfter ? t("signin.retry", { text, wait: wait(error.retryAfter) }) : text;
 }
 
 export function SignIn({ onDone }: { onDone?: () => void }) {
@@ -73,8 +93,10 @@ export function SignIn({ onDone }: { onDone?: () => void }) {
     <section class="card narrow" aria-labelledby="signin-title">
       <h1 id="signin-title">{t("signin.title")}</h1>
       <p class="muted">{t("signin.rules")}</p>
+      {/* Keys: reusing the code's input for the phone would keep its pattern attribute,
+          and the browser would refuse the number ("Другой номер", then "Получить код"). */}
       {sentTo === null ? (
-        <form onSubmit={send}>
+        <form key="phone" onSubmit={send}>
           <label>
             {t("signin.phone")}
             <input
@@ -93,7 +115,7 @@ export function SignIn({ onDone }: { onDone?: () => void }) {
           </button>
         </form>
       ) : (
-        <form onSubmit={verify}>
+        <form key="code" onSubmit={verify}>
           <p>{t("signin.sent", { phone: sentTo })}</p>
           <label>
             {t("signin.code")}
