@@ -7,6 +7,15 @@ history page never waits behind a roster sync. The event loop never blocks: it q
 for a thread and awaits a future that the thread resolves with ``call_soon_threadsafe``. A
 transaction's BEGIN travels with its first statement and a read needs no BEGIN at all, so
 a read costs one thread hop and a write transaction one per statement plus the commit.
+
+Group commit: a COMMIT is an fsync (``synchronous = FULL``), and one fsync per transaction
+made the writer the chat's limit (posts queued behind each other's fsync). When other
+transactions are already waiting for the writer, a finished transaction does not commit:
+it is released as a savepoint inside the open SQLite transaction, and the next one runs on
+top of it; the last of the burst (or one that finds the group at ``GROUP_MAX`` or older
+than ``GROUP_MAX_S``) commits them all with one fsync. Each caller leaves ``transaction()``
+only once its work is durable, as before; if the COMMIT fails, every transaction of the
+group fails. A transaction that fails alone is rolled back to its savepoint.
 """
 
 from __future__ import annotations
@@ -29,7 +38,13 @@ _PARAM = re.compile(r"\$(\d+)")
 _STOP: Final = object()
 
 # What a job asks of its thread.
-_EXECUTE, _EXECUTEMANY, _FETCH, _FETCHROW, _COMMIT, _ROLLBACK = range(6)
+_EXECUTE, _EXECUTEMANY, _FETCH, _FETCHROW, _COMMIT, _ROLLBACK, _RELEASE, _UNDO = range(8)
+
+# A group commits at the latest after this many transactions or this long after it began:
+# the first transaction of a busy burst waits no longer than that for its fsync.
+GROUP_MAX: Final = 32
+GROUP_MAX_S: Final = 0.005
+_SAVEPOINT: Final = "SAVEPOINT txn"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -67,6 +82,11 @@ def _run(conn: sqlite3.Connection, begin: str | None, op: int, sql: str, args: A
         return conn.executemany(_translate(sql), args).rowcount
     if op == _COMMIT:
         conn.execute("COMMIT")
+    elif op == _RELEASE:
+        conn.execute("RELEASE txn")
+    elif op == _UNDO:  # one transaction of a group: only its own writes
+        conn.execute("ROLLBACK TO txn")
+        conn.execute("RELEASE txn")
     elif conn.in_transaction:  # _ROLLBACK
         conn.execute("ROLLBACK")
     return None
@@ -161,24 +181,71 @@ class SqliteDatabase:
         self._writer = _Thread(self.path, "sqlite-writer", readonly=False)
         self._reader = _Thread(self.path, "sqlite-reader", readonly=True)
         self._closed = False
+        # Transactions waiting for the lock: while there are some, a finished one leaves
+        # its commit to them.
+        self._queued = 0
+        # The open group: its transactions' futures (resolved at its COMMIT), when it began.
+        self._group: list[asyncio.Future[None]] = []
+        self._group_began = 0.0
+        self.commits = 0
 
     @asynccontextmanager
     async def transaction(self, name: str) -> AsyncIterator[Txn]:
         if self._closed:
             raise RuntimeError("database is closed")
-        async with self._lock:
-            started = time.monotonic()
-            txn = _SqliteTxn(self._writer, "BEGIN IMMEDIATE")
+        self._queued += 1
+        try:
+            await self._lock.acquire()
+        finally:
+            self._queued -= 1
+        started = time.monotonic()
+        durable: asyncio.Future[None] | None = None
+        try:
+            grouped = bool(self._group)
+            txn = _SqliteTxn(self._writer, _SAVEPOINT if grouped else "BEGIN IMMEDIATE")
             try:
                 yield txn
-                if txn.began:
-                    await asyncio.shield(self._writer.call(None, _COMMIT))
             except BaseException:
                 # The jobs queue is FIFO, so this runs after any statement still in flight.
                 if txn.began:
-                    await asyncio.shield(self._writer.call(None, _ROLLBACK))
+                    await asyncio.shield(self._writer.call(None, _UNDO if grouped else _ROLLBACK))
                 raise
-            log_if_slow(name, started)
+            if txn.began:
+                if grouped:
+                    await asyncio.shield(self._writer.call(None, _RELEASE))
+                else:
+                    self._group_began = time.monotonic()
+                durable = asyncio.get_running_loop().create_future()
+                self._group.append(durable)
+        finally:
+            try:
+                if self._group and (
+                    not self._queued
+                    or len(self._group) >= GROUP_MAX
+                    or time.monotonic() - self._group_began >= GROUP_MAX_S
+                ):
+                    await asyncio.shield(self._commit())
+            finally:
+                self._lock.release()
+        if durable is not None:
+            await durable
+        log_if_slow(name, started)
+
+    async def _commit(self) -> None:
+        """COMMIT the open group (holding the lock): one fsync for all its transactions."""
+        group, self._group = self._group, []
+        try:
+            await self._writer.call(None, _COMMIT)
+        except BaseException as exc:
+            try:
+                await self._writer.call(None, _ROLLBACK)
+            finally:
+                for fut in group:
+                    _fail(fut, exc)
+            return
+        self.commits += 1
+        for fut in group:
+            _succeed(fut, None)
 
     @asynccontextmanager
     async def read(self, name: str) -> AsyncIterator[Txn]:

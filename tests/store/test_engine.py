@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from server.store import IntegrityError, Store, open_store
 from server.store.migrate import migrate
+from server.store.sqlite import SqliteDatabase
 from tests.databases import fresh_pg_database
 
 
@@ -99,3 +101,83 @@ async def test_postgres_connections_go_back_to_the_pool_holding_no_advisory_lock
         await asyncio.wait_for(migrate(store.db), 10)
     finally:
         await store.close()
+
+
+# --- SQLite's group commit (server/store/sqlite.py) ------------------------------------
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
+    store = await open_store(None, tmp_path)
+    assert isinstance(store.db, SqliteDatabase)
+    try:
+        yield store.db
+    finally:
+        await store.close()
+
+
+async def _insert_account(db: SqliteDatabase, phone: str, fail: bool = False) -> None:
+    async with db.transaction("t") as txn:
+        await txn.execute("INSERT INTO accounts (phone, created_at) VALUES ($1, 1)", phone)
+        if fail:
+            raise RuntimeError("boom")
+
+
+async def _phones(db: SqliteDatabase) -> list[str]:
+    async with db.read("t") as txn:
+        return [r["phone"] for r in await txn.fetch("SELECT phone FROM accounts ORDER BY id")]
+
+
+async def test_sqlite_commits_a_burst_of_transactions_with_fewer_fsyncs(
+    sqlite_db: SqliteDatabase,
+) -> None:
+    before = sqlite_db.commits
+    await asyncio.gather(*(_insert_account(sqlite_db, f"+{n}") for n in range(100)))
+    # Every caller came back only once its row was durable, and the rows are all there.
+    assert await _phones(sqlite_db) == [f"+{n}" for n in range(100)]
+    assert 1 < sqlite_db.commits - before < 100
+
+
+async def test_sqlite_a_failed_transaction_in_a_group_takes_only_its_own_writes(
+    sqlite_db: SqliteDatabase,
+) -> None:
+    results = await asyncio.gather(
+        *(_insert_account(sqlite_db, f"+{n}", fail=n % 3 == 1) for n in range(30)),
+        _insert_account(sqlite_db, "+0"),  # a unique violation inside the group
+        return_exceptions=True,
+    )
+    failed = [n for n, r in enumerate(results) if isinstance(r, BaseException)]
+    assert failed == [n for n in range(30) if n % 3 == 1] + [30]
+    assert isinstance(results[30], IntegrityError)
+    assert await _phones(sqlite_db) == [f"+{n}" for n in range(30) if n % 3 != 1]
+
+
+async def test_sqlite_a_group_whose_commit_fails_fails_every_caller(
+    sqlite_db: SqliteDatabase,
+) -> None:
+    # A deferred foreign key is checked at COMMIT: the one way to make a COMMIT refuse.
+    async with sqlite_db.transaction("ddl") as txn:
+        await txn.execute("CREATE TABLE parents (id INTEGER PRIMARY KEY)")
+        await txn.execute(
+            "CREATE TABLE children (parent INTEGER REFERENCES parents (id)"
+            " DEFERRABLE INITIALLY DEFERRED)"
+        )
+
+    async def orphan() -> None:
+        async with sqlite_db.transaction("orphan") as txn:
+            await txn.execute("INSERT INTO children (parent) VALUES (42)")
+
+    results = await asyncio.gather(
+        *(_insert_account(sqlite_db, f"+{n}") for n in range(5)),
+        orphan(),
+        *(_insert_account(sqlite_db, f"+{n}") for n in range(5, 10)),
+        return_exceptions=True,
+    )
+    # Whoever shared the orphan's COMMIT was told it failed; nobody told "done" lost a row.
+    done = [f"+{n}" for n, r in zip(range(11), results, strict=True) if r is None and n < 5]
+    done += [f"+{n - 1}" for n, r in zip(range(11), results, strict=True) if r is None and n > 5]
+    assert isinstance(results[5], IntegrityError)
+    assert await _phones(sqlite_db) == done
+    assert len(done) < 10
+    await _insert_account(sqlite_db, "+after")  # and the writer goes on
+    assert (await _phones(sqlite_db))[-1] == "+after"
