@@ -17,6 +17,8 @@ ClientMessageId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=10_000)]
 Role = Literal["owner", "admin", "member"]
+# A profile's sex: Russian verbs agree with it ("закрепила", "выключил").
+Sex = Literal["male", "female"]
 
 MAX_CHAT_MEMBERS_PER_REQUEST: Final = 10_000
 MAX_SYNC_CURSORS: Final = 10_000

@@ -9,7 +9,7 @@ from typing import Annotated, ClassVar, Final, Literal
 
 import msgspec
 
-from protocol.base import Body, Id, Request, Text
+from protocol.base import Body, Id, Request, Sex, Text
 
 TrackId = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Source = Literal["mic", "camera", "screen", "screen-audio"]
@@ -72,6 +72,7 @@ class CallPerson(Body, frozen=True):
     name: str
     role: CallRole
     room: RoomIndex = 0
+    sex: Sex | None = None
     mic: bool = False
     camera: bool = False
     screen: bool = False

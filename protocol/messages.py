@@ -30,6 +30,7 @@ from protocol.base import Request as Request
 from protocol.base import RequestId as RequestId
 from protocol.base import Role as Role
 from protocol.base import Seq as Seq
+from protocol.base import Sex as Sex
 from protocol.base import Text as Text
 from protocol.base import Title as Title
 from protocol.calls import CALL_PUSHES, CALL_REQUESTS, CallInfo
@@ -106,6 +107,7 @@ class Member(Body, frozen=True):
     first_name: str
     middle_name: str | None = None
     read_seq: Seq = 0
+    sex: Sex | None = None
 
 
 class ChatMembersResult(Body, frozen=True):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from protocol.base import Sex
 from protocol.calls import (
     MAX_BREAKOUT_ROOMS,
     BreakoutRoom,
@@ -25,6 +26,7 @@ class Attendee:
     name: str
     role: CallRole
     room: int = 0
+    sex: Sex | None = None
     mic: bool = False
     camera: bool = False
     screen: bool = False
@@ -50,13 +52,13 @@ class CallRoom:
 
     # --- who -----------------------------------------------------------------------------------
 
-    def enter(self, account_id: int, name: str) -> Attendee:
+    def enter(self, account_id: int, name: str, sex: Sex | None = None) -> Attendee:
         person = self.people.get(account_id)
         if person is None:
             person = self._away.pop(account_id, None)
             if person is None:
                 role: CallRole = "host" if account_id == self.host_id else "member"
-                person = Attendee(account_id, name, role)
+                person = Attendee(account_id, name, role, sex=sex)
             person.mic = person.camera = person.screen = False
             if not any(r.index == person.room for r in self.rooms):
                 person.room = 0
@@ -200,6 +202,7 @@ class CallRoom:
                     name=p.name,
                     role=p.role,
                     room=p.room,
+                    sex=p.sex,
                     mic=p.mic,
                     camera=p.camera,
                     screen=p.screen,

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import msgspec
 
 from protocol.base import Body as Message
+from protocol.base import Sex
 from protocol.calls import (
     PUSH_CALL_BOARD,
     PUSH_CALL_NOTICE,
@@ -268,7 +269,7 @@ class CallService:
             raise DomainError(ErrorCode.FORBIDDEN, "the host removed you from this lesson")
         profile = await self._store.accounts.get_profile(account_id)
         name = f"{profile.last_name} {profile.first_name}" if profile else str(account_id)
-        person = call.room.enter(account_id, name)
+        person = call.room.enter(account_id, name, _sex(profile.sex) if profile else None)
         room_id = call.sfu_room(person.room)
         peer_id = f"a{account_id}-{next(self._ids)}"
         try:
@@ -627,3 +628,7 @@ class CallService:
     # Used by tests and the bench: the lesson's live calls.
     def live_call(self, lesson_id: int) -> LiveCall | None:
         return self._calls.get(lesson_id)
+
+
+def _sex(value: str) -> Sex | None:
+    return "male" if value == "male" else "female" if value == "female" else None

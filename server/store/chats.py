@@ -301,7 +301,8 @@ class ChatStore:
         async with self._db.read("chat_members") as txn:
             rows = await txn.fetch(
                 "SELECT m.account_id, m.role, p.last_name, p.first_name, p.middle_name,"
-                " m.read_seq FROM chat_members m JOIN profiles p ON p.account_id = m.account_id"
+                " m.read_seq, p.sex FROM chat_members m"
+                " JOIN profiles p ON p.account_id = m.account_id"
                 " WHERE m.chat_id = $1 ORDER BY p.last_name, p.first_name, m.account_id",
                 chat_id,
             )
@@ -313,6 +314,7 @@ class ChatStore:
                 first_name=row[3],
                 middle_name=row[4],
                 read_seq=row[5],
+                sex=row[6],
             )
             for row in rows
         ]

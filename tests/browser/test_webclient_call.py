@@ -305,7 +305,9 @@ async def test_students_wait_then_see_the_teacher_raise_hands_and_the_lesson_end
     await expect(controls(first).get_by_role("button", name="Микрофон")).to_have_attribute(
         "aria-pressed", "false"
     )
-    await expect(first.page.locator(".call-notices")).to_contain_text("выключил(а) ваш микрофон")
+    await expect(first.page.locator(".call-notices")).to_contain_text(
+        "Иванова Мария выключила ваш микрофон"
+    )
     await panel.get_by_role("button", name="Опустить все руки").click()
     await expect(teacher.page.locator(".call .call-badge.hand")).to_have_count(0)
     await panel.get_by_role("button", name="Закрыть").click()
@@ -509,7 +511,9 @@ async def test_screen_sharing_by_permission_the_lesson_chat_and_devices(
     # The teacher stops it, then forbids it again.
     await people.get_by_role("button", name="Остановить показ экрана").click()
     await expect(share).to_have_attribute("aria-pressed", "false")
-    await expect(first.page.locator(".call-notices")).to_contain_text("остановил(а) показ")
+    await expect(first.page.locator(".call-notices")).to_contain_text(
+        "Иванова Мария остановила показ"
+    )
     await expect(teacher.page.locator(".call .is-screen")).to_have_count(0)
     await people.get_by_role("button", name="Запретить показ экрана").click()
     await expect(share).to_be_disabled()

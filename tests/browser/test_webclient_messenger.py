@@ -196,7 +196,7 @@ async def test_two_people_talk_live(
     await act(teacher, "сбор в 9:00", "Закрепить")
     await expect(student.locator(".pinned-bar")).to_contain_text("Закреплено: Завтра экскурсия")
     await expect(
-        student.locator(".service").filter(has_text="закрепил(а) сообщение")
+        student.locator(".service").filter(has_text="Иванова Мария закрепила сообщение")
     ).to_be_visible()
 
     # Delete for everyone.

@@ -32,13 +32,15 @@ class RunningServer:
             "code"
         ]
 
-    async def sign_in(self, last_name: str = "Иванова", first_name: str = "Мария") -> Client:
+    async def sign_in(
+        self, last_name: str = "Иванова", first_name: str = "Мария", sex: str = "female"
+    ) -> Client:
         phone = f"+7900{os.getpid() % 1000:03d}{next(_phones):04d}"
         client = Client(self.url)
         await client.request_code(phone)
         await client.verify(phone, self.code_for(phone))
         await client.create_profile(
-            last_name=last_name, first_name=first_name, birth_date="2010-05-17", sex="female"
+            last_name=last_name, first_name=first_name, birth_date="2010-05-17", sex=sex
         )
         return client
 

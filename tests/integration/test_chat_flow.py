@@ -14,7 +14,7 @@ async def test_a_posts_b_receives_in_real_time(
     server: RunningServer, clients: list[Client]
 ) -> None:
     alice = await server.sign_in("Смирнова", "Алиса")
-    bob = await server.sign_in("Петров", "Борис")
+    bob = await server.sign_in("Петров", "Борис", sex="male")
     clients += [alice, bob]
     await alice.connect()
     await bob.connect()
@@ -31,8 +31,9 @@ async def test_a_posts_b_receives_in_real_time(
         posted.seq,
         alice.account_id,
     )
-    names = {m.account_id: m.last_name for m in await bob.members(chat.id)}
-    assert names == {alice.account_id: "Смирнова", bob.account_id: "Петров"}
+    # Who is in the chat, with what the web client needs to word "закрепила" or "закрепил".
+    names = {m.account_id: (m.last_name, m.sex) for m in await bob.members(chat.id)}
+    assert names == {alice.account_id: ("Смирнова", "female"), bob.account_id: ("Петров", "male")}
 
 
 async def test_dropped_socket_gets_every_missed_message_once_in_order(

@@ -1,7 +1,7 @@
 // One lesson, from the waiting screen to leaving. It lives outside the screen's components
 // so the call goes on (minimised) while the person reads their chats.
 import { batch, computed, signal } from "@preact/signals";
-import { t } from "../lib/i18n";
+import { t, tSex } from "../lib/i18n";
 import { ProtocolError, type ChatEvent } from "../lib/protocol";
 import { connection, onEvent, onPush, online, session as signedIn } from "../lib/state";
 import { BoardModel } from "./boardModel";
@@ -331,6 +331,7 @@ export class CallSession {
 
   private notice(notice: CallNotice): void {
     const who = this.nameOf(notice.by ?? 0);
+    const sex = this.people.value?.people.find((p) => p.account_id === notice.by)?.sex;
     switch (notice.kind) {
       case "ask_unmute":
         if (this.mic.value) return;
@@ -341,15 +342,15 @@ export class CallSession {
         break;
       case "mute":
         void this.setMic(false);
-        this.say(t("call.notice.mute", { name: who }));
+        this.say(tSex("call.notice.mute", sex, { name: who }));
         break;
       case "camera_off":
         void this.setCamera(false);
-        this.say(t("call.notice.camera_off", { name: who }));
+        this.say(tSex("call.notice.camera_off", sex, { name: who }));
         break;
       case "stop_screen":
         this.stopScreen();
-        this.say(t("call.notice.stop_screen", { name: who }));
+        this.say(tSex("call.notice.stop_screen", sex, { name: who }));
         break;
       case "removed":
         this.finish("removed");

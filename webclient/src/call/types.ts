@@ -35,6 +35,7 @@ export interface CallPerson {
   screen?: boolean;
   hand?: number | null;
   can_screen?: boolean;
+  sex?: "male" | "female" | null;
 }
 
 export interface CallPeople {

@@ -28,6 +28,17 @@ export function t(key: string, params: Record<string, string | number> = {}): st
   return text;
 }
 
+/** ``key`` worded for someone of ``sex`` ("закрепила", "закрепил"): the phrase
+ * ``key.female`` or ``key.male`` where there is one, else ``key`` itself ("закрепил(а)"). */
+export function tSex(
+  key: string,
+  sex: "male" | "female" | null | undefined,
+  params: Record<string, string | number> = {},
+): string {
+  const gendered = `${key}.${sex}`;
+  return t(sex && words[gendered] ? gendered : key, params);
+}
+
 /** Russian plural forms: 1 сообщение, 2 сообщения, 5 сообщений. */
 export function plural(n: number, one: string, few: string, many: string): string {
   const tens = n % 100;

@@ -32,6 +32,7 @@ export interface Person {
   last_name: string;
   first_name: string;
   middle_name?: string | null;
+  sex?: "male" | "female" | null;
 }
 export interface Member extends Person {
   account_id: number;
@@ -333,7 +334,12 @@ export async function loadMembers(chatId: number): Promise<Member[]> {
   });
   const known = new Map(people.value);
   for (const m of result.members) {
-    known.set(m.account_id, { last_name: m.last_name, first_name: m.first_name, middle_name: m.middle_name });
+    known.set(m.account_id, {
+      last_name: m.last_name,
+      first_name: m.first_name,
+      middle_name: m.middle_name,
+      sex: m.sex,
+    });
     if (m.read_seq) setReadMark(chatId, m.account_id, m.read_seq);
   }
   people.value = known;

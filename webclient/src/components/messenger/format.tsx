@@ -1,7 +1,7 @@
 // How the messenger writes names, times, sizes, errors and the chat's service lines.
 import type { ComponentChildren } from "preact";
 import { ApiError } from "../../lib/api";
-import { lang, phrases, plural, t } from "../../lib/i18n";
+import { lang, phrases, plural, t, tSex } from "../../lib/i18n";
 import { type ChatEvent, type ChatInfo, ProtocolError } from "../../lib/protocol";
 import { type Person, people, session } from "../../lib/state";
 
@@ -33,6 +33,15 @@ phrases({
   "svc.added_me": { ru: "Вы добавили {who}", en: "You added {who}" },
   "svc.removed_me": { ru: "Вы удалили из чата {who}", en: "You removed {who}" },
   "svc.pinned_me": { ru: "Вы закрепили сообщение", en: "You pinned a message" },
+  // By the actor's sex, from the profile (the forms above, with "(а)", when it is unknown).
+  "svc.added.male": { ru: "{actor} добавил {who}", en: "{actor} added {who}" },
+  "svc.added.female": { ru: "{actor} добавила {who}", en: "{actor} added {who}" },
+  "svc.left.male": { ru: "{who} покинул чат", en: "{who} left" },
+  "svc.left.female": { ru: "{who} покинула чат", en: "{who} left" },
+  "svc.removed.male": { ru: "{actor} удалил из чата {who}", en: "{actor} removed {who}" },
+  "svc.removed.female": { ru: "{actor} удалила из чата {who}", en: "{actor} removed {who}" },
+  "svc.pinned.male": { ru: "{actor} закрепил сообщение", en: "{actor} pinned a message" },
+  "svc.pinned.female": { ru: "{actor} закрепила сообщение", en: "{actor} pinned a message" },
   "svc.joined_me": { ru: "Вы вступили в чат", en: "You joined" },
   "svc.left_me": { ru: "Вы покинули чат", en: "You left" },
   "err.forbidden": { ru: "Это действие здесь не разрешено", en: "This is not allowed here" },
@@ -165,8 +174,12 @@ export function duration(ms: number): string {
 export function serviceText(e: ChatEvent, info?: ChatInfo): string | null {
   const who = e.member_id !== undefined ? nameOf(e.member_id, false) : "";
   const actor = nameOf(e.actor_id);
-  // Russian verbs agree with "Вы": one's own actions have their own phrases.
-  const by = (key: string) => t(e.actor_id === session.value?.accountId ? `${key}_me` : key, { actor, who });
+  // Russian verbs agree with "Вы" (one's own actions have their own phrases) or with the
+  // actor's sex.
+  const by = (key: string) =>
+    e.actor_id === session.value?.accountId
+      ? t(`${key}_me`, { actor, who })
+      : tSex(key, people.value.get(e.actor_id)?.sex, { actor, who });
   switch (e.kind) {
     case "created":
       return info?.kind === "direct" || !e.title ? t("svc.created_direct") : t("svc.created", { title: e.title });
