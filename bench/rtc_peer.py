@@ -802,6 +802,7 @@ class PeerSpec:
     # (a breakout room's grid, asking ``grid_layer`` for video).
     follow: bool = False
     grid_layer: str = "medium"
+    feed: int | None = None  # Janus only: the feed a publisher publishes as (default: the room)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,10 +6,12 @@ API, the other transports and plugins, event handlers, external loggers), loggin
 The same synthetic peers as for Parta (``bench/rtc_peer.py``, through ``JanusPeer``) talk to
 it: a publisher joins its room and offers, taking Janus's answer; a subscriber joins with
 the publisher's feed, answers Janus's offer and starts. Rooms are created over the API
-(VP8 and Opus, no bitrate cap). Its CPU is read from ``/proc/<pid>/stat`` exactly as the
-SFU workers' is: Janus is one process whose counters include all its threads, and in the
-measured window it only moves media (sessions never time out, so there are no keep-alives,
-and nobody long-polls).
+(VP8 and Opus, no bitrate cap). In a ``class`` a student both publishes (a quiet
+microphone) and receives the teacher: in the videoroom those are two PeerConnections, a
+publisher handle and a subscriber handle, so a student is two synthetic peers there. Its
+CPU is read from ``/proc/<pid>/stat`` exactly as the SFU workers' is: Janus is one process
+whose counters include all its threads, and in the measured window it only moves media
+(sessions never time out, so there are no keep-alives, and nobody long-polls).
 
 Janus gathers no ICE candidate on an interface flagged as loopback, even when told to
 (``ice_enforce_list``), and loopback is all the bench's network namespace has:
@@ -265,8 +267,9 @@ class Session:
             self.session_id = 0
 
 
-async def create_rooms(url: str, rooms: list[int], bitrate: int) -> None:
-    """Rooms of one publisher each (the feed id is the room id), VP8 and Opus."""
+async def create_rooms(url: str, rooms: list[int], bitrate: int, publishers: int) -> None:
+    """Rooms for ``publishers`` feeds each (the teacher's feed id is the room id), VP8 and
+    Opus."""
     session = Session(url)
     await session.open()
     try:
@@ -275,7 +278,7 @@ async def create_rooms(url: str, rooms: list[int], bitrate: int) -> None:
                 {
                     "request": "create",
                     "room": room,
-                    "publishers": 1,
+                    "publishers": publishers,
                     "bitrate": bitrate,
                     "videocodec": "vp8",
                     "audiocodec": "opus",
@@ -291,10 +294,10 @@ async def create_rooms(url: str, rooms: list[int], bitrate: int) -> None:
 class JanusPeer(RtcPeer):
     """A synthetic peer that signals with Janus's videoroom instead of Parta's gateway.
 
-    ``spec.call_id`` is the room; a publisher publishes as the room's feed (id = room id),
-    a subscriber subscribes to ``spec.subscribe_to``'s feed (audio and video), at the
-    simulcast substream ``spec.layer`` names. Everything after signalling (ICE, DTLS, SRTP,
-    sending, receiving, feedback) is ``RtcPeer``'s.
+    ``spec.call_id`` is the room; a publisher publishes as ``spec.feed`` (by default the
+    room's id: its teacher), a subscriber subscribes to ``spec.subscribe_to``'s feed (audio
+    and video), at the simulcast substream ``spec.layer`` names. Everything after signalling
+    (ICE, DTLS, SRTP, sending, receiving, feedback) is ``RtcPeer``'s.
     """
 
     session: Session | None = None
@@ -313,7 +316,8 @@ class JanusPeer(RtcPeer):
 
     async def _publish(self, session: Session) -> RemoteTransport:
         room = self.spec.call_id
-        self._tag = room.to_bytes(4, "big")  # the sender at the end of each payload: its feed
+        feed = self.spec.feed or room
+        self._tag = feed.to_bytes(4, "big")  # the sender at the end of each payload: its feed
         sections, _, _ = self._sections([])
         offer = build_offer(
             sections,
@@ -323,7 +327,7 @@ class JanusPeer(RtcPeer):
             cname=self.cname,
             setup="active",  # Janus answers actpass with active; our DTLS is a client
         )
-        await session.request({"request": "join", "ptype": "publisher", "room": room, "id": room})
+        await session.request({"request": "join", "ptype": "publisher", "room": room, "id": feed})
         # Our RIDs go low to high; Janus assumes high to low unless told.
         _, jsep = await session.request(
             {"request": "publish"}, {"type": "offer", "sdp": offer, "rid_order": "lmh"}
@@ -383,7 +387,9 @@ class JanusPeer(RtcPeer):
 
 # --- the scenario ---------------------------------------------------------------------------
 
-SCENARIOS = ("one-to-many", "rooms")
+SCENARIOS = ("one-to-many", "rooms", "class")
+# Students' microphones publish as feeds from here up (the teachers' feeds are the rooms' ids).
+_STUDENT_FEEDS = 1_000_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -426,8 +432,11 @@ def run(args: argparse.Namespace, workdir: Path, parta: dict[str, Any]) -> dict[
     # One process however many event loops it runs: on the cores of Parta's workers.
     sfu.pin_sfu(janus, args)
     try:
-        asyncio.run(create_rooms(janus.url, [room.lesson_id for room in rooms], bitrate=0))
         plan = sfu.cast(args, rooms)
+        if args.sfu_scenario == "class":
+            plan = _two_connections(plan)
+        feeds = 1 + (size if args.sfu_scenario == "class" else 0)
+        asyncio.run(create_rooms(janus.url, [room.lesson_id for room in rooms], 0, feeds))
         procs = sfu.LoadProcs(args.procs, sfu._settings(args, janus.url) | {"sfu": "janus"})
         try:
             publishers = procs.add(plan.publishers)
@@ -454,6 +463,26 @@ def run(args: argparse.Namespace, workdir: Path, parta: dict[str, Any]) -> dict[
         "window": window,
         "ratio": round(ours / theirs, 3) if theirs else None,
     }
+
+
+def _two_connections(plan: Any) -> Any:
+    """The cast with each student that publishes and subscribes split in two: a publisher of
+    its own feed, and a subscriber to the teacher as before."""
+    from bench import sfu  # it imports this module
+
+    microphones = []
+    for n, spec in enumerate(plan.subscribers):
+        microphones.append(
+            {
+                "name": f"{spec['name']}-mic",
+                "token": "",
+                "call_id": spec["call_id"],
+                "publish": spec.pop("publish"),
+                "voice": spec.pop("voice"),
+                "feed": _STUDENT_FEEDS + n,
+            }
+        )
+    return sfu.Cast(plan.publishers + microphones, plan.subscribers)
 
 
 def summary(result: dict[str, Any]) -> dict[str, Any]:
