@@ -15,7 +15,9 @@ it is released as a savepoint inside the open SQLite transaction, and the next o
 top of it; the last of the burst (or one that finds the group at ``GROUP_MAX`` or older
 than ``GROUP_MAX_S``) commits them all with one fsync. Each caller leaves ``transaction()``
 only once its work is durable, as before; if the COMMIT fails, every transaction of the
-group fails. A transaction that fails alone is rolled back to its savepoint.
+group fails. A transaction that fails alone is rolled back to its savepoint. The price: a
+transaction that left its commit to a long one behind it (a whole roster) is acknowledged
+when that one ends, as one that came a moment later and queued behind it always was.
 """
 
 from __future__ import annotations
