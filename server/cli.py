@@ -118,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("journal_id")
     rotate.add_argument("--json", action="store_true", help="print one JSON object")
 
+    copy = commands.add_parser(
+        "backup", help="copy the data dir and its database while Parta runs (docs/operating.md)"
+    )
+    _common(copy)
+    copy.add_argument("--to", type=Path, required=True, help="an empty or new folder")
+
     users = commands.add_parser(
         "loadtest-users",
         help="create N profiles with session tokens straight in the store (load tests only)",
@@ -177,6 +183,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             for key, value in credentials.items():
                 print(f"{key}: {value}")
             print("Keep the token and the secret: they are shown only now.")
+    elif args.command == "backup":
+        from server.backup import BackupError, backup
+
+        try:
+            done = backup(settings, args.to)
+        except BackupError as exc:
+            parser.exit(2, f"parta backup: {exc}\n")
+        sys.stdout.write(orjson.dumps(done).decode() + "\n")
     elif args.command == "loadtest-users":
         from server.ops import loadtest_users
 
