@@ -44,9 +44,6 @@ class TrustedProxies:
     def __init__(self, networks: Iterable[str] = ()) -> None:
         self._networks = tuple(parse_network(n) for n in networks)
 
-    def __bool__(self) -> bool:
-        return bool(self._networks)
-
     def _trusted(self, address: _Address) -> bool:
         return any(address in network for network in self._networks)
 
